@@ -1,0 +1,383 @@
+"""Test the connection pool with real threads and a fake connection."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from userservice.pool import ConnectionPool, PoolClosed, PoolTimeout
+
+
+class ConnectionLost(Exception):
+    """Stand for a driver error that means the connection is gone."""
+
+
+class FakeConn:
+    """Record whether the pool closed it and whether a thread is using it."""
+
+    def __init__(self, ident: int, server: FakeServer) -> None:
+        self.id = ident
+        self.closed = False
+        self.in_use = False
+        self._server = server
+
+    def close(self) -> None:
+        """Close once, telling the server one connection fewer is open."""
+        if not self.closed:
+            self.closed = True
+            self._server.closed_one()
+
+
+class FakeServer:
+    """Open FakeConns, counting how many are open now and the most at once."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.fail_first = fail_first
+        self.calls = 0
+        self.open = 0
+        self.max_open = 0
+
+    def connect(self) -> FakeConn:
+        """Return a new connection, or refuse while the first fail_first calls last."""
+        with self._lock:
+            self.calls += 1
+            if self.calls <= self.fail_first:
+                raise ConnectionRefusedError("fake server is down")
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+            return FakeConn(next(self._ids), self)
+
+    def closed_one(self) -> None:
+        """Count one connection closed."""
+        with self._lock:
+            self.open -= 1
+
+
+Pool = ConnectionPool[FakeConn]
+MakePool = Callable[..., Pool]
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+@pytest.fixture
+def make_pool(server: FakeServer) -> Iterator[Callable[..., Pool]]:
+    """Build pools on the server fixture (unless given a connect), closing them afterwards."""
+    pools: list[Pool] = []
+
+    def make(connect: Callable[[], FakeConn] | None = None, **options: Any) -> Pool:
+        pool = ConnectionPool(connect or server.connect, **options)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+@contextmanager
+def held_elsewhere(pool: Pool) -> Iterator[FakeConn]:
+    """Keep a connection checked out by another thread until the with block ends."""
+    got, release = threading.Event(), threading.Event()
+    held: list[FakeConn] = []
+
+    def hold() -> None:
+        with pool.connection() as conn:
+            held.append(conn)
+            got.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert got.wait(5)
+    try:
+        yield held[0]
+    finally:
+        release.set()
+        thread.join()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until condition() holds, failing the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.005)
+
+
+def stats_subset(pool: Pool, *keys: str) -> dict[str, int]:
+    """Return only the named figures from get_stats()."""
+    stats = pool.get_stats()
+    return {key: stats[key] for key in keys}
+
+
+def test_the_pool_opens_nothing_until_asked(server: FakeServer, make_pool: MakePool) -> None:
+    pool = make_pool(min_size=2)
+    assert server.calls == 0
+    assert stats_subset(pool, "open", "idle", "created") == {"open": 0, "idle": 0, "created": 0}
+
+
+def test_threads_never_share_a_connection_or_exceed_max_size(
+    server: FakeServer, make_pool: MakePool
+) -> None:
+    pool = make_pool(max_size=4, timeout=30.0)
+    shared: list[int] = []
+
+    def work() -> None:
+        for _ in range(500):
+            with pool.connection() as conn:
+                if conn.in_use:
+                    shared.append(conn.id)
+                conn.in_use = True
+                time.sleep(0)  # give other threads the GIL while this one holds conn
+                conn.in_use = False
+
+    threads = [threading.Thread(target=work) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    stats = pool.get_stats()
+    assert shared == []
+    assert server.max_open <= 4
+    assert stats["open"] <= 4
+    assert stats["open"] == stats["created"] == server.open
+    assert stats_subset(pool, "in_use", "waiting", "checkouts", "timeouts", "discarded") == {
+        "in_use": 0,
+        "waiting": 0,
+        "checkouts": 16000,
+        "timeouts": 0,
+        "discarded": 0,
+    }
+
+
+def test_checkout_when_all_are_held_waits_the_timeout_then_raises_pool_timeout(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(max_size=1)
+    message = "no connection available after 0.2 s: all 1 connections are in use"
+    with held_elsewhere(pool):
+        start = time.monotonic()
+        with pytest.raises(PoolTimeout, match=re.escape(message)), pool.connection(timeout=0.2):
+            pass
+        elapsed = time.monotonic() - start
+    assert elapsed >= 0.2
+    assert stats_subset(pool, "timeouts", "waiting") == {"timeouts": 1, "waiting": 0}
+
+
+def test_a_failed_connect_gives_its_slot_back(make_pool: MakePool) -> None:
+    server = FakeServer(fail_first=1)
+    pool = make_pool(server.connect, max_size=1)
+    with pytest.raises(ConnectionRefusedError, match="fake server is down"), pool.connection():
+        pass
+    with pool.connection() as conn:
+        assert not conn.closed
+    assert stats_subset(pool, "open", "in_use", "created") == {"open": 1, "in_use": 0, "created": 1}
+
+
+def test_a_connection_broken_in_the_block_is_closed_and_not_lent_again(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(is_broken=lambda exc: isinstance(exc, ConnectionLost))
+    with pytest.raises(ConnectionLost), pool.connection() as broken:
+        raise ConnectionLost
+    with pool.connection() as conn:
+        assert conn is not broken
+    assert broken.closed
+    assert pool.get_stats()["discarded"] == 1
+
+
+def test_a_connection_whose_block_raised_a_harmless_error_is_reused(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(is_broken=lambda exc: isinstance(exc, ConnectionLost))
+    with pytest.raises(ValueError, match="bad input"), pool.connection() as first:
+        raise ValueError("bad input")
+    with pool.connection() as second:
+        assert second is first
+    assert not first.closed
+    assert pool.get_stats()["discarded"] == 0
+
+
+def test_every_error_breaks_the_connection_by_default(make_pool: MakePool) -> None:
+    pool = make_pool()
+    with pytest.raises(ValueError, match="bad input"), pool.connection() as first:
+        raise ValueError("bad input")
+    assert first.closed
+    assert pool.get_stats()["discarded"] == 1
+
+
+def test_a_discarded_connection_is_replaced_up_to_min_size(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=2, max_size=2)
+    pool.wait(timeout=5)
+    with pytest.raises(ConnectionLost), pool.connection():
+        raise ConnectionLost
+    pool.wait(timeout=5)
+    assert stats_subset(pool, "open", "idle", "created", "discarded") == {
+        "open": 2,
+        "idle": 2,
+        "created": 3,
+        "discarded": 1,
+    }
+
+
+def test_the_filler_retries_failed_connects_and_logs_only_the_error_type(
+    make_pool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(fail_first=2)
+    pool = make_pool(server.connect, min_size=1, name="test")
+    with caplog.at_level(logging.WARNING, logger="userservice.pool"):
+        pool.wait(timeout=5)
+    assert [record.getMessage() for record in caplog.records] == [
+        "test: could not open a connection (ConnectionRefusedError); retrying in 0.1 s",
+        "test: could not open a connection (ConnectionRefusedError); retrying in 0.2 s",
+    ]
+    assert stats_subset(pool, "open", "idle", "created") == {"open": 1, "idle": 1, "created": 1}
+
+
+def test_wait_raises_pool_timeout_when_min_size_cannot_be_reached(
+    make_pool: MakePool,
+) -> None:
+    server = FakeServer(fail_first=1_000_000)
+    pool = make_pool(server.connect, min_size=1)
+    with pytest.raises(PoolTimeout, match=re.escape("only 0 of 1 connections open after 0.2 s")):
+        pool.wait(timeout=0.2)
+
+
+def test_an_expired_connection_is_closed_on_return_and_replaced(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(min_size=0, max_lifetime=0.05)
+    with pool.connection() as first:
+        time.sleep(0.1)
+    assert first.closed
+    with pool.connection() as second:
+        assert second is not first
+    assert stats_subset(pool, "created", "discarded") == {"created": 2, "discarded": 1}
+
+
+def test_a_connection_that_expired_while_idle_is_closed_not_lent(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(min_size=0, max_lifetime=0.05)
+    with pool.connection() as first:
+        pass
+    time.sleep(0.1)
+    with pool.connection() as second:
+        assert second is not first
+    assert first.closed
+    assert stats_subset(pool, "open", "created", "discarded") == {
+        "open": 1,
+        "created": 2,
+        "discarded": 1,
+    }
+
+
+def test_a_long_idle_connection_that_fails_its_check_is_swapped_for_a_new_one(
+    make_pool: MakePool,
+) -> None:
+    checked: list[FakeConn] = []
+
+    def check(conn: FakeConn) -> None:
+        checked.append(conn)
+        raise ConnectionLost
+
+    pool = make_pool(min_size=0, max_idle=0.05, check=check)
+    with pool.connection() as first:
+        pass
+    time.sleep(0.1)
+    with pool.connection() as second:
+        assert not second.closed
+    assert second is not first
+    assert first.closed
+    assert checked == [first]
+    assert stats_subset(pool, "open", "created", "discarded") == {
+        "open": 1,
+        "created": 2,
+        "discarded": 1,
+    }
+
+
+def test_a_long_idle_connection_that_passes_its_check_is_reused(
+    make_pool: MakePool,
+) -> None:
+    checked: list[FakeConn] = []
+    pool = make_pool(min_size=0, max_idle=0.05, check=checked.append)
+    with pool.connection() as first:
+        pass
+    time.sleep(0.1)
+    with pool.connection() as second:
+        assert second is first
+    assert checked == [first]
+    assert not first.closed
+
+
+def test_close_wakes_waiters_and_closes_lent_connections_when_returned(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(max_size=1, timeout=30.0)
+    outcomes: list[str] = []
+
+    def try_checkout() -> None:
+        try:
+            with pool.connection():
+                outcomes.append("got a connection")
+        except PoolClosed:
+            outcomes.append("PoolClosed")
+
+    with held_elsewhere(pool) as held:
+        waiter = threading.Thread(target=try_checkout)
+        waiter.start()
+        wait_until(lambda: pool.get_stats()["waiting"] == 1)
+        pool.close()
+        waiter.join()
+        assert outcomes == ["PoolClosed"]
+        closed_while_lent = held.closed
+    assert not closed_while_lent
+    assert held.closed
+    assert stats_subset(pool, "open", "in_use", "waiting") == {"open": 0, "in_use": 0, "waiting": 0}
+
+
+def test_close_closes_idle_connections_and_later_checkouts_raise_pool_closed(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool()
+    with pool.connection() as idle:
+        pass
+    pool.close()
+    pool.close()
+    assert idle.closed
+    assert pool.closed
+    with pytest.raises(PoolClosed, match="is closed"), pool.connection():
+        pass
+
+
+@pytest.mark.parametrize(
+    ("options", "argument"),
+    [
+        ({"max_size": 0}, "max_size"),
+        ({"min_size": -1}, "min_size"),
+        ({"min_size": 5, "max_size": 4}, "min_size"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_lifetime": -1.0}, "max_lifetime"),
+        ({"max_idle": float("nan")}, "max_idle"),
+    ],
+)
+def test_an_invalid_argument_raises_value_error_naming_it(
+    server: FakeServer, options: dict[str, Any], argument: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} must"):
+        ConnectionPool(server.connect, **options)
