@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck init-db clean docs-assets
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unless configured)
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(STAMP)  ## Lint, type-check and run the whole suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+init-db: $(STAMP)  ## Create the table and sequence on the configured Snowflake account
+	$(BIN)/flask --app userservice init-db
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
+docs-assets:  ## Re-vendor Swagger UI and ReDoc from the npm registry
+	rm -rf build/assets && mkdir -p build/assets
+	cd build/assets && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION)
+	cd build/assets && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz && mv package swagger \
+		&& tar xzf redoc-$(REDOC_VERSION).tgz && mv package redoc
+	cp build/assets/swagger/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,LICENSE,NOTICE} \
+		userservice/static/swagger-ui/
+	cp build/assets/redoc/bundles/redoc.standalone.js build/assets/redoc/LICENSE userservice/static/redoc/
+	sed -i 's|^//# sourceMappingURL=.*$$||' userservice/static/*/*.js

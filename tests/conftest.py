@@ -1,0 +1,83 @@
+"""Fixtures: an app on a fresh emulator database per test, its client, and its access log."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from userservice import create_app, db
+from userservice.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Development settings on an emulator database in this test's own folder."""
+    return Settings(emulator_data_dir=str(tmp_path / "emulator"), log_level="WARNING")
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Flask]]:
+    """Build apps with create_app, and close their pools (and emulators) after the test."""
+    apps: list[Flask] = []
+
+    def build(*args: Any, **kwargs: Any) -> Flask:
+        apps.append(create_app(*args, **kwargs))
+        return apps[-1]
+
+    yield build
+    for built in apps:
+        db.get_from(built).close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], settings: Settings) -> Flask:
+    """The app on a fresh emulator database."""
+    return make_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for the app."""
+    return app.test_client()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def access_log() -> Iterator[list[logging.LogRecord]]:
+    """The access-log records written during the test."""
+    handler = _Records()
+    logger = logging.getLogger("userservice.access")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def make_user(client: FlaskClient, email: str = "ada@example.com", name: str = "Ada") -> Any:
+    """Create a user through the API and return its JSON."""
+    response = client.post("/api/v1/users", json={"email": email, "name": name})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+@pytest.fixture
+def account_settings(settings: Settings) -> Settings:
+    """Settings that name a Snowflake account, for tests that hand the app a connect function."""
+    return dataclasses.replace(settings, snowflake_account="test-account")

@@ -1,0 +1,64 @@
+"""Swagger UI, ReDoc and the OpenAPI spec, served from local assets."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from userservice.settings import Settings
+
+
+def test_the_spec_documents_every_operation_and_its_problem_responses(client):
+    spec = client.get("/openapi.json").get_json()
+
+    operations = {
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert operations == {
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{user_id}", "get"),
+        ("/api/v1/users/{user_id}", "put"),
+        ("/api/v1/users/{user_id}", "patch"),
+        ("/api/v1/users/{user_id}", "delete"),
+        ("/health", "get"),
+        ("/health/ready", "get"),
+    }
+    put = spec["paths"]["/api/v1/users/{user_id}"]["put"]["responses"]
+    assert set(put) == {"200", "400", "404", "409", "412", "413", "415", "422", "503", "default"}
+    not_found = spec["components"]["responses"]["NOT_FOUND"]
+    assert list(not_found["content"]) == ["application/problem+json"]
+    post = spec["paths"]["/api/v1/users"]["post"]["responses"]["201"]
+    assert set(post["headers"]) == {"ETag", "Location"}
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_doc_pages_load_their_assets_from_this_server(client, page):
+    html = client.get(page).get_data(as_text=True)
+
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources
+    for source in sources:
+        assert not source.startswith(("http:", "https:", "//"))
+        asset = client.get("/" + source)
+        assert asset.status_code == 200, source
+        assert len(asset.data) > 1000
+        asset.close()
+
+
+def test_docs_are_off_in_production(tmp_path, make_app):
+    settings = Settings(
+        environment="production",
+        snowflake_account="org-acct",
+        snowflake_user="svc",
+        snowflake_warehouse="wh",
+    )
+    app = make_app(settings)
+    client = app.test_client()
+
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404

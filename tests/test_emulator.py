@@ -1,0 +1,55 @@
+"""The embedded emulator: persistence, a bounded results cache, serialized statements."""
+
+from __future__ import annotations
+
+import threading
+
+from conftest import make_user
+
+from userservice import db, emulator
+
+
+def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app):
+    first = make_app(settings)
+    user = make_user(first.test_client())
+    db.get_from(first).close()
+
+    second = make_app(settings)
+
+    assert second.test_client().get(f"/api/v1/users/{user['id']}").get_json() == user
+
+
+def test_the_results_cache_stays_bounded(tmp_path):
+    instance = emulator.Emulator(tmp_path, database="d", schema="s")
+    conn = instance.connect()
+    cursor = conn.cursor()
+
+    for i in range(emulator.RESULTS_CACHE_SIZE * 3):
+        cursor.execute("SELECT ? AS n", [i])
+        cursor.fetchall()
+
+    assert len(conn.results_cache) == emulator.RESULTS_CACHE_SIZE
+    instance.close()
+
+
+def test_concurrent_updates_of_one_table_never_fail(app):
+    client = app.test_client()
+    ids = [make_user(client, f"u{i}@example.com", f"U{i}")["id"] for i in range(8)]
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(ids))
+
+    def churn(user_id: int) -> None:
+        c = app.test_client()
+        barrier.wait()
+        for n in range(5):
+            statuses.append(c.patch(f"/api/v1/users/{user_id}", json={"name": f"N{n}"}).status_code)
+        statuses.append(c.delete(f"/api/v1/users/{user_id}").status_code)
+
+    threads = [threading.Thread(target=churn, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(statuses) == [200] * 40 + [204] * 8
+    assert client.get("/api/v1/users").get_json() == []

@@ -1,0 +1,47 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from snowflake.connector.errors import OperationalError
+
+
+def test_liveness_touches_no_database(account_settings, make_app):
+    def connect():
+        raise AssertionError("liveness must not connect")
+
+    response = make_app(account_settings, connect=connect).test_client().get("/health")
+
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+def test_readiness_pings_the_database_and_reports_the_pool(client):
+    response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["pool"] == {
+        "min_size": 1,
+        "max_size": 8,
+        "open": 1,
+        "idle": 1,
+        "in_use": 0,
+        "waiting": 0,
+        "created": 1,
+        "discarded": 0,
+        "timeouts": 0,
+        "checkouts": body["pool"]["checkouts"],
+    }
+
+
+def test_readiness_is_503_when_the_database_is_unreachable(account_settings, make_app):
+    def connect():
+        raise OperationalError(msg="unreachable")
+
+    app = make_app(account_settings, connect=connect)
+
+    response = app.test_client().get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "DATABASE_UNAVAILABLE"
+    assert app.test_client().get("/health").status_code == 200

@@ -1,0 +1,37 @@
+"""userservice: a users REST API on Snowflake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from . import api, db, errors, health, hooks, logs, queries, views
+from .settings import Settings
+
+__all__ = ["Settings", "create_app"]
+
+
+def create_app(settings: Settings | None = None, connect: Callable[[], Any] | None = None) -> Flask:
+    """Build the app: settings, SQL catalogue, pool, routes, hooks and error handlers."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    queries.init_app(app)
+    db.init_app(app, connect)
+    smorest = api.configure(app)
+    smorest.register_blueprint(views.blp)
+    smorest.register_blueprint(health.blp)
+    hooks.init_app(app)
+    errors.init_app(app)
+    if settings.use_emulator:
+        with app.app_context():
+            db.create_schema()
+    return app

@@ -1,0 +1,95 @@
+"""Wire flask-smorest: JSON-only bodies, problem-details errors in the spec, local docs."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import flask_smorest
+from flask import Flask
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from .errors import PROBLEM_JSON, MalformedJson, UnsupportedMediaType
+from .schemas import ProblemSchema
+
+API_TITLE = "userservice"
+API_VERSION = "v1"
+
+
+class JsonParser(FlaskParser):
+    """Parse bodies as JSON only: 415 for other types, 400 for JSON that does not parse."""
+
+    def load_json(self, req: Any, schema: Any) -> Any:
+        """Load the JSON body, refusing non-JSON types and pathological nesting."""
+        if not is_json_request(req):
+            raise UnsupportedMediaType()
+        try:
+            return super().load_json(req, schema)
+        except RecursionError:
+            raise MalformedJson("The JSON body is nested too deeply.") from None
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *a: Any, **kw: Any) -> NoReturn:
+        raise MalformedJson()
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A smorest blueprint that parses with JsonParser."""
+
+    ARGUMENTS_PARSER = JsonParser()
+
+    def problems(self, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Document the problem-details responses a view can give."""
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            for status in statuses:
+                view = self.alt_response(status, response=http.HTTPStatus(status).name)(view)
+            return view
+
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    """A smorest Api whose documented errors are problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response = {
+                "description": status.phrase,
+                "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+            }
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {
+                "description": "Problem details",
+                "content": {PROBLEM_JSON: {"schema": ProblemSchema}},
+            },
+            lazy=True,
+        )
+
+
+def configure(app: Flask) -> Api:
+    """Set smorest's options (docs only outside production) and return the Api."""
+    settings = app.config["SETTINGS"]
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Users on Snowflake. Errors are RFC 9457 problem details."}
+        },
+    )
+    if settings.docs_enabled:
+        app.config.update(
+            OPENAPI_URL_PREFIX="/",
+            OPENAPI_JSON_PATH="openapi.json",
+            OPENAPI_SWAGGER_UI_PATH="docs",
+            # Relative, so the page finds its assets under a stage prefix too (/prod/docs).
+            OPENAPI_SWAGGER_UI_URL="static/swagger-ui/",
+            OPENAPI_REDOC_PATH="redoc",
+            OPENAPI_REDOC_URL="static/redoc/redoc.standalone.js",
+        )
+    return Api(app)

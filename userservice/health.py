@@ -1,0 +1,36 @@
+"""Answer liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from . import db, queries
+from .api import Blueprint
+
+blp = Blueprint("health", __name__, url_prefix="/health", description="Probes")
+
+
+@blp.route("")
+class Live(MethodView):
+    """Liveness."""
+
+    @blp.response(200)
+    def get(self) -> dict[str, str]:
+        """Say the process is up; touches no database."""
+        return {"status": "ok"}
+
+
+@blp.route("/ready")
+class Ready(MethodView):
+    """Readiness."""
+
+    @blp.response(200)
+    @blp.problems(503)
+    def get(self) -> dict[str, Any]:
+        """Ping the database with a short timeout and report the pool's figures."""
+        database = db.get()
+        with db.connection(timeout=database.settings.db_ready_timeout) as conn:
+            queries.run(conn, "ping")
+        return {"status": "ready", "pool": database.pool.get_stats()}

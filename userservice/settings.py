@@ -1,0 +1,124 @@
+"""Read the service's settings once, from the environment and `.env`, and validate them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Self
+
+from dotenv import dotenv_values
+
+ENVIRONMENTS = ("development", "staging", "production")
+SNOWFLAKE_REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_WAREHOUSE")
+PROTOCOLS = ("https", "http")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _setting(env: str, default: Any, *, secret: bool = False, minimum: float | None = None) -> Any:
+    meta = {"env": env, "minimum": minimum}
+    return field(default=default, repr=not secret, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hold every setting of the service; build it with `Settings.from_env()`."""
+
+    environment: str = _setting("ENVIRONMENT", "development")
+    snowflake_account: str = _setting("SNOWFLAKE_ACCOUNT", "")
+    snowflake_user: str = _setting("SNOWFLAKE_USER", "")
+    snowflake_password: str = _setting("SNOWFLAKE_PASSWORD", "", secret=True)
+    snowflake_role: str = _setting("SNOWFLAKE_ROLE", "")
+    snowflake_warehouse: str = _setting("SNOWFLAKE_WAREHOUSE", "")
+    snowflake_database: str = _setting("SNOWFLAKE_DATABASE", "USERSERVICE")
+    snowflake_schema: str = _setting("SNOWFLAKE_SCHEMA", "PUBLIC")
+    snowflake_host: str = _setting("SNOWFLAKE_HOST", "")
+    snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1)
+    snowflake_protocol: str = _setting("SNOWFLAKE_PROTOCOL", "https")
+    snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 10.0, minimum=1)
+    snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 30.0, minimum=1)
+    snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 30.0, minimum=1)
+    snowflake_statement_timeout: int = _setting("SNOWFLAKE_STATEMENT_TIMEOUT", 30, minimum=1)
+    db_pool_min_connections: int = _setting("DB_POOL_MIN_CONNECTIONS", 1, minimum=0)
+    db_pool_max_connections: int = _setting("DB_POOL_MAX_CONNECTIONS", 8, minimum=1)
+    db_pool_timeout: float = _setting("DB_POOL_TIMEOUT", 5.0, minimum=0.01)
+    db_pool_max_lifetime: float = _setting("DB_POOL_MAX_LIFETIME", 3600.0, minimum=1)
+    db_pool_max_idle: float = _setting("DB_POOL_MAX_IDLE", 300.0, minimum=0.01)
+    db_ready_timeout: float = _setting("DB_READY_TIMEOUT", 2.0, minimum=0.01)
+    db_retry_after: int = _setting("DB_RETRY_AFTER", 5, minimum=1)
+    emulator_data_dir: str = _setting("EMULATOR_DATA_DIR", ".data")
+    max_content_length: int = _setting("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1)
+    host: str = _setting("HOST", "127.0.0.1")
+    port: int = _setting("PORT", 8000, minimum=1)
+    web_concurrency: int = _setting("WEB_CONCURRENCY", 2, minimum=1)
+    gunicorn_threads: int = _setting("GUNICORN_THREADS", 8, minimum=1)
+    gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1)
+    log_level: str = _setting("LOG_LEVEL", "INFO")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Self:
+        """Build settings from `.env` overlaid by the environment, and validate them."""
+        values = (
+            {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file else {}
+        )
+        values.update(os.environ if environ is None else environ)
+        kwargs = {}
+        for f in fields(cls):
+            raw = values.get(f.metadata["env"], "").strip()
+            if raw:
+                kwargs[f.name] = _convert(f.metadata["env"], raw, type(f.default))
+        if "log_level" in kwargs:
+            kwargs["log_level"] = kwargs["log_level"].upper()
+        settings = cls(**kwargs)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError naming the first setting that is out of range or missing."""
+        for f in fields(self):
+            minimum = f.metadata["minimum"]
+            if minimum is not None and getattr(self, f.name) < minimum:
+                raise SettingsError(f"{f.metadata['env']} must be at least {minimum:g}")
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.snowflake_protocol not in PROTOCOLS:
+            raise SettingsError(f"SNOWFLAKE_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
+        if self.db_pool_min_connections > self.db_pool_max_connections:
+            raise SettingsError("DB_POOL_MIN_CONNECTIONS must not exceed DB_POOL_MAX_CONNECTIONS")
+        if self.environment != "development":
+            missing = [name for name in SNOWFLAKE_REQUIRED if not self._env_value(name)]
+            if missing:
+                raise SettingsError(
+                    f"ENVIRONMENT={self.environment} needs a Snowflake account; "
+                    f"missing: {', '.join(missing)}"
+                )
+
+    @property
+    def use_emulator(self) -> bool:
+        """Tell whether the embedded emulator stands in for Snowflake."""
+        return self.environment == "development" and not self.snowflake_account
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Tell whether Swagger UI, ReDoc and the spec are served."""
+        return self.environment != "production"
+
+    def _env_value(self, env: str) -> Any:
+        return getattr(self, env.lower())
+
+
+def _convert(env: str, raw: str, kind: type) -> Any:
+    converters: dict[type, Callable[[str], Any]] = {int: int, float: float, str: str}
+    try:
+        return converters[kind](raw)
+    except ValueError:
+        raise SettingsError(f"{env} must be a {kind.__name__}, got {raw!r}") from None

@@ -1,0 +1,88 @@
+"""Serve the users endpoints under /api/v1/users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request, url_for
+from flask.views import MethodView
+
+from . import users
+from .api import Blueprint
+from .schemas import UserListArgsSchema, UserPatchSchema, UserSchema
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
+
+ETAG_HEADER = {"ETag": {"description": "The user's entity tag", "schema": {"type": "string"}}}
+LOCATION_HEADER = {"Location": {"description": "The new user's URL", "schema": {"type": "string"}}}
+
+
+def _represent(user: users.User, **headers: str) -> tuple[users.User, dict[str, str]]:
+    return user, {"ETag": users.etag(user), **headers}
+
+
+@blp.route("")
+class Users(MethodView):
+    """The collection of users."""
+
+    @blp.arguments(UserListArgsSchema, location="query")
+    @blp.response(200, UserSchema(many=True))
+    @blp.paginate(page_size=20, max_page_size=100)
+    @blp.problems(503)
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[users.User]:
+        """List users in id order, a page at a time, optionally by email."""
+        page, total = users.list_users(
+            email=args.get("email"),
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
+        pagination_parameters.item_count = total
+        return page
+
+    @blp.arguments(UserSchema)
+    @blp.response(201, UserSchema, headers={**ETAG_HEADER, **LOCATION_HEADER})
+    @blp.problems(400, 409, 413, 415, 503)
+    def post(self, data: dict[str, str]) -> tuple[users.User, dict[str, str]]:
+        """Create a user; the email must not be taken (ignoring case)."""
+        user = users.create_user(**data)
+        return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
+
+
+@blp.route("/<int:user_id>")
+class UserById(MethodView):
+    """One user."""
+
+    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.alt_response(304, description="Not modified (If-None-Match)", headers=ETAG_HEADER)
+    @blp.problems(404, 503)
+    def get(self, user_id: int) -> Any:
+        """Get a user; with If-None-Match, 304 when unchanged."""
+        user = users.get_user(user_id)
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and users.matches(if_none_match, user, weak=True):
+            return Response(status=304, headers={"ETag": users.etag(user)})
+        return _represent(user)
+
+    @blp.arguments(UserSchema)
+    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.problems(400, 404, 409, 412, 413, 415, 503)
+    def put(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
+        """Replace a user's email and name; If-Match is honoured when sent."""
+        return _represent(users.update_user(user_id, **data, if_match=_if_match()))
+
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.problems(400, 404, 409, 412, 413, 415, 503)
+    def patch(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
+        """Change some of a user's fields; If-Match is honoured when sent."""
+        return _represent(users.update_user(user_id, **data, if_match=_if_match()))
+
+    @blp.response(204)
+    @blp.problems(404, 412, 503)
+    def delete(self, user_id: int) -> None:
+        """Delete a user; If-Match is honoured when sent."""
+        users.delete_user(user_id, if_match=_if_match())
+
+
+def _if_match() -> str | None:
+    return request.headers.get("If-Match")
