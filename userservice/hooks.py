@@ -16,9 +16,18 @@ access_log = logging.getLogger("userservice.access")
 
 
 def start_request() -> None:
-    """Take the caller's request ID when it is a sane token, else make one; start the timer."""
-    given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if SANE_REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+    """Pick the request ID and start the timer.
+
+    The ID is the caller's X-Request-ID when it is a sane token, else (on Lambda) API
+    Gateway's request ID, so the service's logs line up with API Gateway's, else a new UUID.
+    """
+    event = request.environ.get("lambda.event") or {}
+    candidates = (
+        request.headers.get("X-Request-ID", ""),
+        str((event.get("requestContext") or {}).get("requestId", "")),
+    )
+    sane = (c for c in candidates if SANE_REQUEST_ID.fullmatch(c))
+    g.request_id = next(sane, None) or str(uuid.uuid4())
     g.started = time.perf_counter()
 
 
@@ -42,9 +51,17 @@ def finish_request(response: Response) -> Response:
             "duration_ms": round(elapsed * 1000, 2),
             "db_ms": round(db_seconds * 1000, 2),
             "db_statements": statements,
+            **_lambda_fields(),
         },
     )
     return response
+
+
+def _lambda_fields() -> dict[str, str]:
+    """Return Lambda's own request ID for the access line, when running on Lambda."""
+    context = request.environ.get("lambda.context")
+    aws_request_id = getattr(context, "aws_request_id", None)
+    return {"aws_request_id": aws_request_id} if aws_request_id else {}
 
 
 def init_app(app: Flask) -> None:

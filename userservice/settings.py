@@ -62,12 +62,15 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        defaults: Mapping[str, str] | None = None,
     ) -> Self:
-        """Build settings from `.env` overlaid by the environment, and validate them."""
-        values = (
-            {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file else {}
-        )
+        """Build settings from `defaults`, then `.env`, then the environment; validate them."""
+        values = dict(defaults or {})
+        if env_file:
+            values.update((k, v) for k, v in dotenv_values(env_file).items() if v is not None)
         values.update(os.environ if environ is None else environ)
         kwargs = {}
         for f in fields(cls):

@@ -1,0 +1,20 @@
+"""The AWS Lambda entry point: `lambda_handler.handler`, behind any HTTP front door."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from userservice import create_app
+from userservice.lambda_adapter import handle
+from userservice.settings import Settings
+
+# One Lambda environment serves one request at a time, so one connection is enough; built
+# once per container, at import, so warm invocations reuse the app and its pool.
+LAMBDA_DEFAULTS = {"DB_POOL_MIN_CONNECTIONS": "0", "DB_POOL_MAX_CONNECTIONS": "1"}
+
+app = create_app(Settings.from_env(defaults=LAMBDA_DEFAULTS))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answer one API Gateway, ALB or function URL event."""
+    return handle(app, event, context)
