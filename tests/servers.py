@@ -1,0 +1,111 @@
+"""Real server processes on 127.0.0.1 for tests: gunicorn, and the emulator's server mode."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[Any], seconds: float = 30) -> None:
+    """Wait until something accepts connections on the port, or fail."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"process exited with {proc.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listened on port {port} within {seconds} s")
+
+
+def call(port: int, method: str, path: str, body: object = None) -> tuple[int, dict, Any]:
+    """Make one HTTP request to 127.0.0.1 and return status, headers and decoded JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+@contextmanager
+def gunicorn(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """Run the service under gunicorn with the project's gunicorn.conf.py until /health is up."""
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def workers(master_pid: int) -> list[int]:
+    """Return the PIDs of a gunicorn master's worker processes."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+class EmulatorServer:
+    """The emulator's HTTP server (`fakesnow -s`) in a subprocess, driven by its PID."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server (in-memory: a restart starts empty) and wait until it listens."""
+        self.proc = subprocess.Popen(
+            [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        """Freeze the server with SIGSTOP: it keeps its sockets but answers nothing."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a paused server."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
