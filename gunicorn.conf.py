@@ -1,5 +1,9 @@
 """gunicorn settings, taken from the service's own settings (see README)."""
 
+import logging
+from pathlib import Path
+
+from userservice import logs
 from userservice.settings import Settings
 
 _settings = Settings.from_env()
@@ -8,6 +12,13 @@ bind = f"{_settings.host}:{_settings.port}"
 # The emulator's DuckDB file admits one process, so on the emulator one worker serves with
 # threads; against Snowflake, WEB_CONCURRENCY workers do.
 workers = 1 if _settings.use_emulator else _settings.web_concurrency
+if _settings.use_emulator:
+    logs.configure(_settings.log_level)
+    logging.getLogger("userservice.gunicorn").info(
+        "using the embedded Snowflake emulator (fakesnow): one worker with %d threads; data in %s",
+        _settings.gunicorn_threads,
+        Path(_settings.emulator_data_dir).resolve(),
+    )
 threads = _settings.gunicorn_threads
 worker_class = "gthread"
 timeout = _settings.gunicorn_timeout

@@ -26,9 +26,10 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
         assert headers["Location"] == f"/api/v1/users/{created['id']}"
         assert call(port, "GET", headers["Location"])[2] == created
     output = proc.stdout.read() if proc.stdout else ""
-    first_app_line = next(line for line in output.splitlines() if line.startswith("{"))
-    assert json.loads(first_app_line)["message"] == (
-        f"using the embedded Snowflake emulator (fakesnow); data in {tmp_path}"
+    first_line = json.loads(output.splitlines()[0])
+    assert first_line["message"] == (
+        "using the embedded Snowflake emulator (fakesnow): one worker with 8 threads; "
+        f"data in {tmp_path}"
     )
 
     with gunicorn(port, emulator_env(tmp_path)):
