@@ -16,7 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unless configured)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)  ## Lint, type-check and run the whole suite
+# The browser test drives Debian's Chromium (no browser download); install it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
