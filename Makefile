@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db clean docs-assets
+.PHONY: run test lint typecheck init-db clean docs-assets lambda-zip
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,8 +38,17 @@ typecheck: $(STAMP)
 init-db: $(STAMP)  ## Create the table and sequence on the configured Snowflake account
 	$(BIN)/flask --app userservice init-db
 
+# AWS Lambda: python3.12 on arm64 (ARCH=x86_64 for the other; then change template.yaml's
+# Architectures too). LAMBDA_INTERPRETER names a Python 3.12 for the .pyc when none is on PATH.
+ARCH ?= arm64
+LAMBDA_PYTHON := 3.12
+LAMBDA_INTERPRETER ?=
+lambda-zip: $(STAMP)  ## Build build/lambda.zip for AWS Lambda (see docs/DEPLOY.md)
+	$(BIN)/python scripts/build_lambda_zip.py --arch $(ARCH) --python $(LAMBDA_PYTHON) \
+		--out build/lambda.zip $(if $(LAMBDA_INTERPRETER),--interpreter $(LAMBDA_INTERPRETER))
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/lambda build/lambda.zip
 
 SWAGGER_UI_VERSION := 5.35.0
 REDOC_VERSION := 2.5.4

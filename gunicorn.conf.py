@@ -26,6 +26,9 @@ graceful_timeout = _settings.gunicorn_timeout
 keepalive = 5
 # Each worker builds its own app and pool: a pool made before the fork would share sockets.
 preload_app = False
+# gunicorn 27's control socket lives at ~/.gunicorn/gunicorn.ctl, shared by every gunicorn
+# of the user: a second one (tests, a second `make run`) would delete the first's.
+control_socket_disable = True
 # The app logs one JSON access line per request itself.
 accesslog = None
 errorlog = "-"
