@@ -21,16 +21,33 @@ class JsonParser(FlaskParser):
     """Parse bodies as JSON only: 415 for other types, 400 for JSON that does not parse."""
 
     def load_json(self, req: Any, schema: Any) -> Any:
-        """Load the JSON body, refusing non-JSON types and pathological nesting."""
+        """Load the JSON body, refusing non-JSON types, oversized streams and deep nesting."""
         if not is_json_request(req):
             raise UnsupportedMediaType()
+        _refuse_oversized_stream(req)
         try:
             return super().load_json(req, schema)
         except RecursionError:
             raise MalformedJson("The JSON body is nested too deeply.") from None
+        except ValueError:
+            # Python refuses to read an integer of more than 4,300 digits.
+            raise MalformedJson("The JSON body holds a number too long to read.") from None
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *a: Any, **kw: Any) -> NoReturn:
         raise MalformedJson()
+
+
+def _refuse_oversized_stream(req: Any) -> None:
+    """Answer 413 for a streamed body (no Content-Length) that reaches MAX_CONTENT_LENGTH.
+
+    werkzeug stops reading such a body at the limit without complaint, and raises 413
+    only on a read past it; without this, a chunked 10 MB body through gunicorn is cut
+    to the limit and parsed (a 400, or a truncated document that happens to parse).
+    A streamed body of exactly the limit is refused too: the two cannot be told apart.
+    """
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(req.get_data()) >= limit:
+        req.stream.read(1)
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -149,15 +149,16 @@ def _field_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
     """Flatten webargs messages ({location: {field: [msg]}}) to {field: [msg]}."""
     flat: dict[str, list[str]] = {}
 
-    def walk(prefix: str, value: Any) -> None:
+    def walk(prefix: str | None, value: Any) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), item)
+                walk(str(key) if prefix is None else f"{prefix}.{key}", item)
         else:
-            flat.setdefault(prefix or "_schema", []).extend(
+            # A field may be called "" (an unknown one sent by a client); only no name is _schema.
+            flat.setdefault("_schema" if prefix is None else prefix, []).extend(
                 value if isinstance(value, list) else [str(value)]
             )
 
     for location_messages in messages.values():
-        walk("", location_messages)
+        walk(None, location_messages)
     return flat

@@ -10,6 +10,11 @@ from .errors import EmailTaken, PreconditionFailed, UserNotFound
 
 User = dict[str, Any]
 ANY = "*"
+# Ids come from a 64-bit sequence: a larger number names no user, and a long enough one
+# fails to bind (a 500), so the route refuses it before it reaches SQL.
+MAX_ID = 2**63 - 1
+# More rows than any table holds: a page past it is empty, and the offset stays 64-bit.
+MAX_OFFSET = 2**62
 
 
 def etag(user: User) -> str:
@@ -33,7 +38,11 @@ def list_users(*, email: str | None, page: int, page_size: int) -> tuple[list[Us
     """Return one page of users in id order and the number of users that match."""
     with db.connection() as conn:
         rows = queries.run(
-            conn, "list_users", email=email, offset=(page - 1) * page_size, page_size=page_size
+            conn,
+            "list_users",
+            email=email,
+            offset=min((page - 1) * page_size, MAX_OFFSET),
+            page_size=page_size,
         )
     total = int(rows[0]["total"])
     return [_user(row) for row in rows if row["id"] is not None], total
@@ -63,7 +72,7 @@ def update_user(
     user_id: int, *, email: str | None = None, name: str | None = None, if_match: str | None
 ) -> User:
     """Change a user's email and/or name; None keeps the current value."""
-    versions = _versions(if_match) if if_match else None
+    versions = None if if_match is None else _versions(if_match)
     with db.connection() as conn:
         updated = queries.run(
             conn,
@@ -76,7 +85,7 @@ def update_user(
         )
         user = _one(queries.run(conn, "get_user", id=user_id))
     if not _affected(updated):
-        if if_match and not matches(if_match, user):
+        if if_match is not None and not matches(if_match, user):
             raise PreconditionFailed()
         raise EmailTaken()
     return user
@@ -84,7 +93,7 @@ def update_user(
 
 def delete_user(user_id: int, *, if_match: str | None) -> None:
     """Delete a user, or raise UserNotFound / PreconditionFailed."""
-    versions = _versions(if_match) if if_match else None
+    versions = None if if_match is None else _versions(if_match)
     with db.connection() as conn:
         deleted = queries.run(conn, "delete_user", id=user_id, versions=versions)
         if not _affected(deleted):

@@ -48,7 +48,7 @@ class Users(MethodView):
         return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
 
 
-@blp.route("/<int:user_id>")
+@blp.route(f"/<int(max={users.MAX_ID}):user_id>")
 class UserById(MethodView):
     """One user."""
 

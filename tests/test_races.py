@@ -1,0 +1,164 @@
+"""Racing writers, on real threads through the app: emails stay unique, ETags hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable
+
+import pytest
+from conftest import make_user
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+USERS = "/api/v1/users"
+RACERS = 20
+
+
+def race(app: Flask, calls: list[Callable[[FlaskClient], TestResponse]]) -> list[TestResponse]:
+    """Run each call on its own thread and client, all released at once; return responses."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+    responses: list[TestResponse | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        responses[index] = calls[index](client)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(r is not None for r in responses), "a racer raised or hung"
+    return [r for r in responses if r is not None]
+
+
+def casings(address: str, count: int) -> list[str]:
+    """The first `count` letter cases of one address: bit b of i uppercases its b-th letter."""
+    letters = [k for k, c in enumerate(address) if c.isalpha()]
+    variants = []
+    for i in range(count):
+        chars = list(address)
+        for bit, k in enumerate(letters):
+            if i >> bit & 1:
+                chars[k] = chars[k].upper()
+        variants.append("".join(chars))
+    return variants
+
+
+def outcome(responses: list[TestResponse]) -> list[tuple[int, str | None]]:
+    """Each response's status and problem code, sorted."""
+    return sorted(
+        (r.status_code, r.get_json()["code"] if r.status_code >= 400 else None) for r in responses
+    )
+
+
+def holders(client: FlaskClient, email: str) -> list[dict[str, object]]:
+    """The users whose email is `email`, ignoring case."""
+    response = client.get(USERS, query_string={"email": email})
+    assert response.status_code == 200
+    return list(response.get_json())
+
+
+@pytest.fixture(params=[8, RACERS], ids=["default-pool", "a-connection-each"])
+def racing_app(request, settings, make_app) -> Flask:
+    """The app with the default pool (racers queue for connections), or one per racer."""
+    return make_app(dataclasses.replace(settings, db_pool_max_connections=request.param))
+
+
+def test_parallel_creates_of_one_email_in_any_case_make_exactly_one_user(racing_app):
+    emails = casings("ada@example.com", RACERS)
+
+    responses = race(
+        racing_app,
+        [lambda c, e=e: c.post(USERS, json={"email": e, "name": "Ada"}) for e in emails],
+    )
+
+    assert outcome(responses) == [(201, None)] + [(409, "EMAIL_TAKEN")] * (RACERS - 1)
+    [winner] = [r.get_json() for r in responses if r.status_code == 201]
+    client = racing_app.test_client()
+    assert holders(client, "ADA@EXAMPLE.COM") == [winner]
+    assert json.loads(client.get(USERS).headers["X-Pagination"])["total"] == 1
+
+
+def test_parallel_moves_of_users_to_one_email_leave_exactly_one_holder(racing_app):
+    client = racing_app.test_client()
+    users = [make_user(client, f"u{i}@example.com", f"U{i}") for i in range(RACERS)]
+    emails = casings("shared@example.com", RACERS)
+
+    responses = race(
+        racing_app,
+        [
+            lambda c, u=u, e=e: c.patch(f"{USERS}/{u['id']}", json={"email": e})
+            for u, e in zip(users, emails, strict=True)
+        ],
+    )
+
+    assert outcome(responses) == [(200, None)] + [(409, "EMAIL_TAKEN")] * (RACERS - 1)
+    [winner] = [r.get_json() for r in responses if r.status_code == 200]
+    assert holders(client, "shared@example.com") == [winner]
+    after = client.get(f"{USERS}?page_size=100").get_json()
+    assert after == [winner if u["id"] == winner["id"] else u for u in users]
+
+
+def test_creates_and_moves_racing_for_one_email_leave_exactly_one_holder(racing_app):
+    client = racing_app.test_client()
+    users = [make_user(client, f"u{i}@example.com", f"U{i}") for i in range(RACERS // 2)]
+    emails = casings("prize@example.com", RACERS)
+    moves = [
+        lambda c, u=u, e=e: c.patch(f"{USERS}/{u['id']}", json={"email": e})
+        for u, e in zip(users, emails, strict=False)
+    ]
+    creates = [
+        lambda c, e=e: c.post(USERS, json={"email": e, "name": "New"}) for e in emails[len(users) :]
+    ]
+
+    responses = race(racing_app, moves + creates)
+
+    wins = [r for r in responses if r.status_code in (200, 201)]
+    assert len(wins) == 1
+    assert all(r.get_json()["code"] == "EMAIL_TAKEN" for r in responses if r not in wins)
+    assert holders(client, "PRIZE@example.com") == [wins[0].get_json()]
+
+
+def test_parallel_puts_with_one_if_match_let_exactly_one_through(racing_app):
+    client = racing_app.test_client()
+    user = make_user(client)
+
+    responses = race(
+        racing_app,
+        [
+            lambda c, i=i: c.put(
+                f"{USERS}/{user['id']}",
+                json={"email": f"put{i}@example.com", "name": f"Put {i}"},
+                headers={"If-Match": '"v1"'},
+            )
+            for i in range(RACERS)
+        ],
+    )
+
+    assert outcome(responses) == [(200, None)] + [(412, "PRECONDITION_FAILED")] * (RACERS - 1)
+    [winner] = [r for r in responses if r.status_code == 200]
+    final = client.get(f"{USERS}/{user['id']}")
+    assert final.headers["ETag"] == winner.headers["ETag"] == '"v2"'
+    assert final.get_json() == winner.get_json()
+
+
+def test_parallel_deletes_with_one_if_match_delete_once(racing_app):
+    client = racing_app.test_client()
+    user = make_user(client)
+    keep = make_user(client, "bob@example.com", "Bob")
+
+    responses = race(
+        racing_app,
+        [
+            lambda c: c.delete(f"{USERS}/{user['id']}", headers={"If-Match": '"v1"'})
+            for _ in range(RACERS)
+        ],
+    )
+
+    assert outcome(responses) == [(204, None)] + [(404, "USER_NOT_FOUND")] * (RACERS - 1)
+    assert client.get(USERS).get_json() == [keep]
