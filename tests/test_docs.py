@@ -56,6 +56,7 @@ def test_docs_are_off_in_production(tmp_path, make_app):
         snowflake_account="org-acct",
         snowflake_user="svc",
         snowflake_warehouse="wh",
+        snowflake_pat="pat",  # a login method is required; the test never connects
     )
     app = make_app(settings)
     client = app.test_client()

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,18 @@ import click
 from flask import Flask, current_app
 
 from . import emulator, queries
+from .connector import snowflake_connector
+from .credentials import is_login_refused
 from .errors import DatabaseUnavailable
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
+from .secrets_manager import SecretError
 from .settings import Settings
 
 EXTENSION_KEY = "userservice.db"
 SCHEMA = ("create_users_id_seq", "create_users_table")
+# Connector errnos that mean the session or connection is gone: 2500xx are the connector's
+# own (could not connect, connection closed), 3901xx Snowflake's (session or token expired).
+SESSION_GONE = frozenset({250001, 250002, 390111, 390112, 390113, 390114, 390115})
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +34,10 @@ class Database:
 
     def __init__(self, settings: Settings, connect: Callable[[], Any] | None = None) -> None:
         self.settings = settings
+        if connect is None and not settings.use_emulator:
+            # Built now, so settings that cannot log in (or a key that will not decrypt)
+            # stop the start rather than the first request.
+            connect = snowflake_connector(settings)
         self._connect = connect
         self._pool: ConnectionPool[Any] | None = None
         self._emulator: emulator.Emulator | None = None
@@ -56,13 +66,13 @@ class Database:
     def _create_pool(self) -> ConnectionPool[Any]:
         s = self.settings
         connect = self._connect
-        if connect is None and s.use_emulator:
+        if connect is None:
             self._emulator = emulator.Emulator(
                 s.emulator_data_dir, database=s.snowflake_database, schema=s.snowflake_schema
             )
             connect = self._emulator.connect
         return ConnectionPool(
-            connect or snowflake_connector(s),
+            connect,
             min_size=s.db_pool_min_connections,
             max_size=s.db_pool_max_connections,
             timeout=s.db_pool_timeout,
@@ -74,51 +84,15 @@ class Database:
         )
 
 
-def snowflake_connector(settings: Settings) -> Callable[[], Any]:
-    """Return a connect function for the Snowflake account the settings name."""
-    s = settings
-    options: dict[str, Any] = {
-        "account": s.snowflake_account,
-        "user": s.snowflake_user,
-        "password": s.snowflake_password or None,
-        "role": s.snowflake_role or None,
-        "warehouse": s.snowflake_warehouse or None,
-        "database": s.snowflake_database,
-        "schema": s.snowflake_schema,
-        "host": s.snowflake_host or None,
-        "port": s.snowflake_port,
-        "protocol": s.snowflake_protocol,
-        "paramstyle": "qmark",
-        "login_timeout": s.snowflake_login_timeout,
-        "network_timeout": s.snowflake_network_timeout,
-        "socket_timeout": s.snowflake_socket_timeout,
-        "application": "userservice",
-        "session_parameters": {
-            "QUERY_TAG": f"userservice:{s.environment}",
-            "STATEMENT_TIMEOUT_IN_SECONDS": s.snowflake_statement_timeout,
-            "TIMEZONE": "UTC",
-            "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
-        },
-    }
-    options = {key: value for key, value in options.items() if value is not None}
-
-    def connect() -> Any:
-        # Imported here: the connector takes 300-480 ms to import, which a Lambda cold
-        # start or a health check should not pay before it needs a connection.
-        import snowflake.connector
-
-        return snowflake.connector.connect(**options)
-
-    return connect
-
-
 def is_connection_error(exc: BaseException) -> bool:
     """Tell whether an error means the connection, not the statement, failed."""
     from snowflake.connector import errors
 
-    if isinstance(exc, errors.ProgrammingError):
-        return exc.errno in (390114, 390111, 390112)  # session or token expired
-    return isinstance(exc, (errors.OperationalError, errors.InterfaceError, OSError))
+    if isinstance(exc, SecretError) or is_login_refused(exc):
+        return True
+    if isinstance(exc, (errors.OperationalError, errors.InterfaceError, OSError)):
+        return True
+    return isinstance(exc, errors.DatabaseError) and exc.errno in SESSION_GONE
 
 
 def get_from(app: Flask) -> Database:
@@ -136,14 +110,64 @@ def get() -> Database:
 def connection(timeout: float | None = None) -> Iterator[Any]:
     """Lend a pooled connection; a connection failure becomes DatabaseUnavailable (503)."""
     try:
-        with get().pool.connection(timeout) as conn:
-            yield conn
+        with _Lease(get().pool, timeout) as lease:
+            yield lease
     except (PoolTimeout, PoolClosed) as exc:
         raise DatabaseUnavailable(str(exc)) from exc
     except Exception as exc:
         if is_connection_error(exc):
-            raise DatabaseUnavailable(type(exc).__name__) from exc
+            raise DatabaseUnavailable(describe(exc)) from exc
         raise
+
+
+def describe(exc: BaseException) -> str:
+    """Name an error by its type and Snowflake codes only; its message may quote a host or SQL."""
+    errno, sqlstate = getattr(exc, "errno", None), getattr(exc, "sqlstate", None)
+    codes = [f"{errno:06d}" if isinstance(errno, int) and errno > 0 else ""]
+    codes.append(f"({sqlstate})" if sqlstate and sqlstate != "n/a" else "")
+    return " ".join([type(exc).__name__, *filter(None, codes)])
+
+
+class _Lease:
+    """A pooled connection, swapped once for a fresh one if it cannot open a cursor.
+
+    Opening a cursor sends no statement, so a connection found dead there (closed, or its
+    session expired) is replaced unnoticed. A failure once a statement is sent is never
+    retried here: it may be a write that Snowflake ran.
+    """
+
+    def __init__(self, pool: ConnectionPool[Any], timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._lent: AbstractContextManager[Any] | None = None
+        self._conn: Any = None
+        self._swapped = False
+
+    def __enter__(self) -> _Lease:
+        lent = self._pool.connection(self._timeout)
+        self._conn = lent.__enter__()
+        self._lent = lent
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        lent, self._lent = self._lent, None
+        return lent.__exit__(*exc_info) if lent is not None else None
+
+    def cursor(self) -> Any:
+        """Open a cursor, on a fresh connection if this one is found dead."""
+        try:
+            return self._conn.cursor()
+        except Exception as exc:
+            if self._swapped or not is_connection_error(exc):
+                raise
+            log.info("replacing a connection that could not open a cursor (%s)", type(exc).__name__)
+            self._swapped = True
+            self.__exit__(type(exc), exc, exc.__traceback__)  # the pool discards it
+        self.__enter__()
+        return self._conn.cursor()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def create_schema() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -14,6 +15,8 @@ ENVIRONMENTS = ("development", "staging", "production")
 SNOWFLAKE_REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_WAREHOUSE")
 PROTOCOLS = ("https", "http")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WORKLOAD_IDENTITY_PROVIDERS = ("AWS",)
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+")
 
 
 class SettingsError(ValueError):
@@ -33,6 +36,15 @@ class Settings:
     snowflake_account: str = _setting("SNOWFLAKE_ACCOUNT", "")
     snowflake_user: str = _setting("SNOWFLAKE_USER", "")
     snowflake_password: str = _setting("SNOWFLAKE_PASSWORD", "", secret=True)
+    snowflake_private_key_file: str = _setting("SNOWFLAKE_PRIVATE_KEY_FILE", "")
+    snowflake_private_key: str = _setting("SNOWFLAKE_PRIVATE_KEY", "", secret=True)
+    snowflake_private_key_passphrase: str = _setting(
+        "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "", secret=True
+    )
+    snowflake_oauth_token: str = _setting("SNOWFLAKE_OAUTH_TOKEN", "", secret=True)
+    snowflake_pat: str = _setting("SNOWFLAKE_PAT", "", secret=True)
+    snowflake_workload_identity_provider: str = _setting("SNOWFLAKE_WORKLOAD_IDENTITY_PROVIDER", "")
+    snowflake_secret_arn: str = _setting("SNOWFLAKE_SECRET_ARN", "")
     snowflake_role: str = _setting("SNOWFLAKE_ROLE", "")
     snowflake_warehouse: str = _setting("SNOWFLAKE_WAREHOUSE", "")
     snowflake_database: str = _setting("SNOWFLAKE_DATABASE", "USERSERVICE")
@@ -59,6 +71,7 @@ class Settings:
     gunicorn_threads: int = _setting("GUNICORN_THREADS", 8, minimum=1)
     gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1)
     log_level: str = _setting("LOG_LEVEL", "INFO")
+    service_version: str = _setting("SERVICE_VERSION", "0.1.0")
 
     @classmethod
     def from_env(
@@ -77,8 +90,9 @@ class Settings:
             raw = values.get(f.metadata["env"], "").strip()
             if raw:
                 kwargs[f.name] = _convert(f.metadata["env"], raw, type(f.default))
-        if "log_level" in kwargs:
-            kwargs["log_level"] = kwargs["log_level"].upper()
+        for name in ("log_level", "snowflake_workload_identity_provider"):
+            if name in kwargs:
+                kwargs[name] = kwargs[name].upper()
         settings = cls(**kwargs)
         settings.validate()
         return settings
@@ -97,8 +111,29 @@ class Settings:
             raise SettingsError(f"SNOWFLAKE_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
         if self.db_pool_min_connections > self.db_pool_max_connections:
             raise SettingsError("DB_POOL_MIN_CONNECTIONS must not exceed DB_POOL_MAX_CONNECTIONS")
+        self._validate_snowflake()
+
+    def _validate_snowflake(self) -> None:
+        """Check the Snowflake settings that can be checked before the secret is read."""
+        provider = self.snowflake_workload_identity_provider
+        if provider and provider not in WORKLOAD_IDENTITY_PROVIDERS:
+            raise SettingsError("SNOWFLAKE_WORKLOAD_IDENTITY_PROVIDER must be AWS or empty")
+        arn = self.snowflake_secret_arn
+        if arn and not SECRET_ARN.fullmatch(arn):
+            raise SettingsError(
+                "SNOWFLAKE_SECRET_ARN must be a secret's ARN "
+                "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+            )
         if self.environment != "development":
-            missing = [name for name in SNOWFLAKE_REQUIRED if not self._env_value(name)]
+            # The secret may carry the account and user; workload identity needs no user.
+            optional = {"SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER"} if arn else set()
+            if provider:
+                optional.add("SNOWFLAKE_USER")
+            missing = [
+                name
+                for name in SNOWFLAKE_REQUIRED
+                if name not in optional and not self._env_value(name)
+            ]
             if missing:
                 raise SettingsError(
                     f"ENVIRONMENT={self.environment} needs a Snowflake account; "
@@ -108,7 +143,11 @@ class Settings:
     @property
     def use_emulator(self) -> bool:
         """Tell whether the embedded emulator stands in for Snowflake."""
-        return self.environment == "development" and not self.snowflake_account
+        return (
+            self.environment == "development"
+            and not self.snowflake_account
+            and not self.snowflake_secret_arn
+        )
 
     @property
     def docs_enabled(self) -> bool:

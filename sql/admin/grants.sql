@@ -1,0 +1,40 @@
+-- Least privilege for userservice: a role of its own with USAGE on its warehouse, database
+-- and schema, SELECT, INSERT, UPDATE and DELETE on the users table, USAGE on the id sequence,
+-- and nothing else (no OWNERSHIP, no CREATE, no future grants, never ACCOUNTADMIN).
+--
+-- An administrator runs this once, by hand, AFTER the table and sequence exist:
+--     1. create them with an owner role, never the service's:
+--            SNOWFLAKE_ROLE=SYSADMIN make init-db
+--     2. snowsql -f sql/admin/grants.sql   (or paste it into a worksheet)
+-- It lives in sql/admin/ because the service loads only sql/*.sql, one statement per file,
+-- and this is an administrator's script of several statements that the service never runs.
+-- The names are .env.example's; change them here if yours differ.
+
+USE ROLE SYSADMIN;
+CREATE WAREHOUSE IF NOT EXISTS USERSERVICE_WH
+    WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE INITIALLY_SUSPENDED = TRUE;
+
+USE ROLE USERADMIN;
+CREATE ROLE IF NOT EXISTS USERSERVICE_ROLE
+    COMMENT = 'userservice: reads and writes USERSERVICE.PUBLIC.USERS, nothing else';
+-- TYPE = SERVICE: no password and no MFA; it logs in with a key pair, a token or workload
+-- identity (see the README for ALTER USER ... SET RSA_PUBLIC_KEY).
+CREATE USER IF NOT EXISTS USERSERVICE_SVC
+    TYPE = SERVICE
+    DEFAULT_ROLE = USERSERVICE_ROLE
+    DEFAULT_WAREHOUSE = USERSERVICE_WH
+    DEFAULT_NAMESPACE = USERSERVICE.PUBLIC
+    COMMENT = 'userservice';
+
+USE ROLE SECURITYADMIN;
+GRANT ROLE USERSERVICE_ROLE TO USER USERSERVICE_SVC;
+-- So that SYSADMIN, which owns the objects, also sees what the service can do.
+GRANT ROLE USERSERVICE_ROLE TO ROLE SYSADMIN;
+GRANT USAGE ON WAREHOUSE USERSERVICE_WH TO ROLE USERSERVICE_ROLE;
+GRANT USAGE ON DATABASE USERSERVICE TO ROLE USERSERVICE_ROLE;
+GRANT USAGE ON SCHEMA USERSERVICE.PUBLIC TO ROLE USERSERVICE_ROLE;
+-- get_user, list_users (SELECT); insert_user (MERGE: SELECT, INSERT); update_user (UPDATE,
+-- SELECT for its NOT EXISTS); delete_user (DELETE).
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE USERSERVICE.PUBLIC.USERS TO ROLE USERSERVICE_ROLE;
+-- next_user_id (users_id_seq.NEXTVAL).
+GRANT USAGE ON SEQUENCE USERSERVICE.PUBLIC.USERS_ID_SEQ TO ROLE USERSERVICE_ROLE;

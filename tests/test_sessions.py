@@ -1,0 +1,306 @@
+"""Sessions: the request ID in every statement, the session settings, and dead sessions replaced.
+
+The connect function hands out thin wrappers over real emulator connections: they record the
+SQL text each statement is sent with, and raise the connector's own errors where a test says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, g
+from snowflake.connector.errors import DatabaseError, OperationalError, ProgrammingError
+
+from userservice import db, emulator, queries
+from userservice.connector import session_options
+from userservice.settings import Settings
+
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def expired() -> ProgrammingError:
+    """What the connector raises once Snowflake has expired an idle session."""
+    return ProgrammingError(
+        msg="Authentication token has expired.  The user must authenticate again.",
+        errno=390114,
+        sqlstate="08001",
+    )
+
+
+def closed() -> DatabaseError:
+    """What the connector's cursor() raises on a connection that is closed."""
+    return DatabaseError(msg="Connection is closed", errno=250002, sqlstate="08003")
+
+
+class Connection:
+    """An emulator connection that records statements and fails on cue."""
+
+    def __init__(self, inner: Any, snowflake: Snowflake) -> None:
+        self.inner = inner
+        self.snowflake = snowflake
+        self.cursor_error: BaseException | None = snowflake.new_cursor_error
+        self.execute_error: Callable[[str], BaseException | None] = lambda _sql: None
+        self.run_before_failing = False
+        self.closed = False
+
+    def cursor(self) -> Cursor:
+        if self.cursor_error is not None:
+            raise self.cursor_error
+        return Cursor(self.inner.cursor(), self)
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+class Cursor:
+    def __init__(self, inner: Any, conn: Connection) -> None:
+        self.inner = inner
+        self.conn = conn
+
+    def execute(self, command: str, params: Any = None) -> Cursor:
+        self.conn.snowflake.statements.append(command)
+        error = self.conn.execute_error(command)
+        if error is not None and not self.conn.run_before_failing:
+            raise error
+        self.inner.execute(command, params)
+        if error is not None:
+            raise error  # it ran, but its answer was lost on the way back
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Snowflake:
+    """The connect function: one recording Connection over the emulator per call."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.emulator = emulator.Emulator(data_dir, database="USERSERVICE", schema="PUBLIC")
+        self.connections: list[Connection] = []
+        self.statements: list[str] = []
+        self.new_cursor_error: BaseException | None = None
+
+    def __call__(self) -> Connection:
+        self.connections.append(Connection(self.emulator.connect(), self))
+        return self.connections[-1]
+
+
+@pytest.fixture
+def snowflake(tmp_path) -> Iterator[Snowflake]:
+    fake = Snowflake(tmp_path / "emulator")
+    yield fake
+    fake.emulator.close()
+
+
+@pytest.fixture
+def make(account_settings, make_app, snowflake) -> Callable[..., Flask]:
+    """Build an app on the recording connections, with the table made and the record cleared."""
+
+    def build(**overrides: Any) -> Flask:
+        # min 0: no background filler racing the test to replace a discarded connection.
+        settings = dataclasses.replace(account_settings, db_pool_min_connections=0, **overrides)
+        app = make_app(settings, connect=snowflake)
+        with app.app_context():
+            db.create_schema()
+        snowflake.statements.clear()
+        return app
+
+    return build
+
+
+def sql_of(app: Flask, name: str) -> str:
+    with app.app_context():
+        return queries.get(name).sql
+
+
+def tagged(app: Flask, name: str, request_id: str) -> str:
+    return f"{sql_of(app, name)}\n/* request_id='{request_id}' */"
+
+
+def test_every_statement_carries_the_request_id_in_a_trailing_comment(make, snowflake):
+    app = make()
+
+    response = app.test_client().get("/api/v1/users/1", headers={"X-Request-ID": "req-42.a:b_c"})
+
+    assert response.status_code == 404
+    assert snowflake.statements == [tagged(app, "get_user", "req-42.a:b_c")]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "*/ DROP TABLE users; --",
+        "x' OR '1'='1",
+        "a */ ; DELETE FROM users /*",
+        "id\twith\ttabs",
+        "r" * 129,
+        "ünïcode",
+    ],
+)
+def test_a_hostile_request_id_cannot_change_the_sql(make, snowflake, hostile):
+    app = make()
+    client = app.test_client()
+    client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
+    snowflake.statements.clear()
+
+    response = client.get("/api/v1/users/1", headers={"X-Request-ID": hostile})
+
+    assert response.status_code == 200
+    request_id = response.headers["X-Request-ID"]
+    assert UUID4.fullmatch(request_id)
+    assert snowflake.statements == [tagged(app, "get_user", request_id)]
+    assert client.get("/api/v1/users/1").status_code == 200  # the table is still there
+
+
+def test_the_request_id_is_checked_again_where_it_enters_the_sql(make, snowflake):
+    app = make()
+
+    with app.test_request_context(), db.connection() as conn:
+        g.request_id = "*/ DROP TABLE users; --\n"
+        queries.run(conn, "get_user", id=1)
+
+    assert snowflake.statements == [sql_of(app, "get_user")]
+
+
+def test_statements_outside_a_request_carry_no_comment(make, snowflake):
+    app = make()
+
+    with app.app_context(), db.connection() as conn:
+        queries.run(conn, "ping")
+
+    assert snowflake.statements == [sql_of(app, "ping")]
+
+
+def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts():
+    settings = Settings(environment="staging", snowflake_statement_timeout=12)
+
+    options = session_options(settings)
+
+    assert options["session_parameters"] == {
+        "QUERY_TAG": '{"service":"userservice","env":"staging","version":"0.1.0"}',
+        "STATEMENT_TIMEOUT_IN_SECONDS": 12,
+        "TIMEZONE": "UTC",
+        "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
+    }
+    assert (options["login_timeout"], options["network_timeout"], options["socket_timeout"]) == (
+        10.0,
+        30.0,
+        30.0,
+    )
+    assert options["paramstyle"] == "qmark"
+
+
+def test_the_default_service_version_is_the_project_version():
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    version = tomllib.loads(pyproject.read_text())["project"]["version"]
+
+    assert Settings().service_version == version
+
+
+def test_a_connection_idle_past_max_idle_is_pinged_once_before_use(make, snowflake):
+    app = make(db_pool_max_idle=0.3)
+    client = app.test_client()
+    headers = {"X-Request-ID": "r1"}
+
+    client.get("/api/v1/users/1", headers=headers)
+    time.sleep(0.4)
+    client.get("/api/v1/users/1", headers=headers)
+    client.get("/api/v1/users/1", headers=headers)
+
+    get, ping = tagged(app, "get_user", "r1"), tagged(app, "ping", "r1")
+    assert snowflake.statements == [get, ping, get, get]
+    assert len(snowflake.connections) == 1
+
+
+@pytest.mark.parametrize("error", [expired, lambda: OperationalError(msg="reset", errno=250003)])
+def test_a_connection_that_fails_its_idle_check_is_replaced_unnoticed(make, snowflake, error):
+    app = make(db_pool_max_idle=0.1)
+    client = app.test_client()
+    client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
+    (stale,) = snowflake.connections
+    stale.execute_error = lambda sql: error() if "SELECT 1 AS ok" in sql else None
+    time.sleep(0.2)
+
+    response = client.get("/api/v1/users/1")
+
+    assert (response.status_code, response.get_json()["email"]) == (200, "ada@example.com")
+    assert len(snowflake.connections) == 2
+    assert stale.closed
+    assert db.get_from(app).pool.get_stats()["discarded"] == 1
+
+
+@pytest.mark.parametrize("error", [closed, expired])
+def test_a_connection_that_cannot_open_a_cursor_is_replaced_unnoticed(make, snowflake, error):
+    app = make()
+    client = app.test_client()
+    client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
+    (dead,) = snowflake.connections
+    dead.cursor_error = error()
+    snowflake.statements.clear()
+
+    response = client.get("/api/v1/users/1", headers={"X-Request-ID": "r2"})
+
+    assert (response.status_code, response.get_json()["email"]) == (200, "ada@example.com")
+    assert snowflake.statements == [tagged(app, "get_user", "r2")]
+    assert len(snowflake.connections) == 2
+    assert dead.closed
+    stats = db.get_from(app).pool.get_stats()
+    assert (stats["open"], stats["in_use"], stats["discarded"]) == (1, 0, 1)
+
+
+def test_a_connection_is_swapped_only_once_then_the_request_is_503(make, snowflake):
+    app = make()
+    (first,) = snowflake.connections
+    first.cursor_error = closed()
+    snowflake.new_cursor_error = closed()
+
+    response = app.test_client().get("/api/v1/users/1")
+
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "DATABASE_UNAVAILABLE"
+    assert len(snowflake.connections) == 2
+
+
+@pytest.mark.parametrize("ran", [False, True], ids=["before-it-ran", "after-it-ran"])
+def test_a_write_that_fails_in_execute_is_503_and_never_retried(make, snowflake, ran):
+    app = make()
+    client = app.test_client()
+    (conn,) = snowflake.connections
+    conn.execute_error = lambda sql: (
+        OperationalError(msg="lost", errno=250003) if "MERGE" in sql else None
+    )
+    conn.run_before_failing = ran
+
+    response = client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
+
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "DATABASE_UNAVAILABLE"
+    assert response.headers["Retry-After"] == "5"
+    assert sum("MERGE" in sql for sql in snowflake.statements) == 1
+    assert conn.closed
+    listed = client.get("/api/v1/users").get_json()
+    assert [user["email"] for user in listed] == (["ada@example.com"] if ran else [])
+
+
+def test_an_expired_session_during_a_read_is_503_and_the_next_request_gets_a_new_one(
+    make, snowflake
+):
+    app = make()
+    client = app.test_client()
+    (conn,) = snowflake.connections
+    conn.execute_error = lambda sql: expired() if "FROM users" in sql else None
+
+    first = client.get("/api/v1/users/1")
+    second = client.get("/api/v1/users/1")
+
+    assert (first.status_code, second.status_code) == (503, 404)
+    assert conn.closed
+    assert len(snowflake.connections) == 2

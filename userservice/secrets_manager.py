@@ -1,0 +1,142 @@
+"""Read the Snowflake credentials from AWS Secrets Manager: once per process, again on refusal.
+
+No secret value ever enters a message or a repr here: errors name keys, never values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import credentials
+from .settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+# The keys a secret may hold, each standing in for the setting SNOWFLAKE_<KEY>.
+SECRET_KEYS = (
+    "account",
+    "user",
+    "private_key",
+    "private_key_passphrase",
+    "oauth_token",
+    "pat",
+    "password",
+)
+# A refused login re-reads the secret at most this often, so a bad secret cannot turn every
+# connect attempt into a Secrets Manager call.
+REFRESH_EVERY = 30.0
+
+
+class SecretError(Exception):
+    """The secret cannot be read or does not hold usable connection fields."""
+
+
+class _NoResponseBodies(logging.Filter):
+    """Drop botocore's DEBUG record of each response body, which here is the secret itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but the response body (tested unformatted, so never rendered)."""
+        return not str(record.msg).startswith("Response body")
+
+
+_NO_RESPONSE_BODIES = _NoResponseBodies()
+
+
+def fetch_secret(arn: str) -> str:
+    """Return the string Secrets Manager holds under a secret's ARN."""
+    # Imported here, like the connector: only a service with a secret should pay for boto3.
+    import boto3  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+    # Whoever turns the root logger to DEBUG (a Lambda's AWS_LAMBDA_LOG_LEVEL, say) must not
+    # get the secret in their logs; adding the same filter again is a no-op.
+    logging.getLogger("botocore.parsers").addFilter(_NO_RESPONSE_BODIES)
+    region = arn.split(":")[3]
+    try:
+        client = boto3.client("secretsmanager", region_name=region)
+        response = client.get_secret_value(SecretId=arn)
+    except ClientError as exc:
+        raise SecretError(f"{arn}: {exc.response['Error']['Code']}") from None
+    except BotoCoreError as exc:
+        raise SecretError(f"{arn}: {type(exc).__name__}") from None
+    if "SecretString" not in response:
+        raise SecretError(f"{arn}: holds binary data, not a JSON object")
+    text: str = response["SecretString"]
+    return text
+
+
+def merge_secret(settings: Settings, text: str) -> Settings:
+    """Return the settings with the secret's fields in place of the same-named settings."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise SecretError("the secret is not a JSON object")
+    unknown = sorted(set(values) - set(SECRET_KEYS))
+    if unknown:
+        raise SecretError(f"the secret holds unknown keys {unknown}; known: {list(SECRET_KEYS)}")
+    not_text = sorted(key for key, value in values.items() if not isinstance(value, str))
+    if not_text:
+        raise SecretError(f"the secret's values must be strings: {not_text}")
+    found = {f"snowflake_{key}": value.strip() for key, value in values.items() if value.strip()}
+    return dataclasses.replace(settings, **found)
+
+
+class Credentials:
+    """Hold the settings to connect with and their login arguments, from a secret if one is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fetch: Callable[[str], str] = fetch_secret,
+        refresh_every: float = REFRESH_EVERY,
+    ) -> None:
+        self._settings = settings
+        self._fetch = fetch
+        self._refresh_every = refresh_every
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._current: tuple[Settings, dict[str, Any]] | None = None
+        if not settings.snowflake_secret_arn:
+            # Without a secret everything is known now, so a bad key fails the start.
+            self._current = (settings, credentials.resolve(settings))
+
+    def __repr__(self) -> str:
+        return f"Credentials(secret_arn={self._settings.snowflake_secret_arn!r})"
+
+    def current(self) -> tuple[Settings, dict[str, Any]]:
+        """Return the settings to connect with and the login arguments."""
+        with self._lock:
+            if self._current is None:
+                self._current = self._read()
+            return self._current
+
+    def refresh(self) -> bool:
+        """Read the secret again after a refused login; tell whether its credentials changed."""
+        if not self._settings.snowflake_secret_arn:
+            return False
+        with self._lock:
+            if time.monotonic() - self._read_at < self._refresh_every:
+                return False
+            before = self._current
+            self._current = self._read()
+            return before is None or before[0] != self._current[0]
+
+    def _read(self) -> tuple[Settings, dict[str, Any]]:
+        """Fetch the secret and resolve the login it holds (lock held)."""
+        self._read_at = time.monotonic()
+        try:
+            merged = merge_secret(self._settings, self._fetch(self._settings.snowflake_secret_arn))
+            return merged, credentials.resolve(merged)
+        except (SecretError, SettingsError) as exc:
+            log.error("cannot log in with the secret SNOWFLAKE_SECRET_ARN names: %s", exc)
+            raise SecretError(f"SNOWFLAKE_SECRET_ARN: {exc}") from None
