@@ -9,8 +9,13 @@ from userservice.lambda_adapter import handle
 from userservice.settings import Settings
 
 # One Lambda environment serves one request at a time, so one connection is enough; built
-# once per container, at import, so warm invocations reuse the app and its pool.
-LAMBDA_DEFAULTS = {"DB_POOL_MIN_CONNECTIONS": "0", "DB_POOL_MAX_CONNECTIONS": "1"}
+# once per container, at import, so warm invocations reuse the app and its pool. The runtime
+# ships stdout to CloudWatch Logs, which turns EMF lines into metrics.
+LAMBDA_DEFAULTS = {
+    "DB_POOL_MIN_CONNECTIONS": "0",
+    "DB_POOL_MAX_CONNECTIONS": "1",
+    "METRICS_EMF": "true",
+}
 
 app = create_app(Settings.from_env(defaults=LAMBDA_DEFAULTS))
 

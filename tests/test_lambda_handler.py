@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from emf import parse_emf
 from lambda_events import CONTEXT, http_event, rest_event
 
 from userservice import db
@@ -167,6 +168,29 @@ def test_the_access_line_carries_lambdas_aws_request_id(lambda_app, access_log):
     module.handler(http_event(raw_path="/health"), CONTEXT)
 
     assert [r.aws_request_id for r in access_log] == [CONTEXT.aws_request_id]
+
+
+def test_the_access_line_flags_the_cold_start_once(lambda_app, access_log):
+    module = lambda_app("http")
+
+    for _ in range(3):
+        module.handler(http_event(raw_path="/health"), CONTEXT)
+
+    assert [r.cold_start for r in access_log] == [True, False, False]
+
+
+def test_lambda_writes_emf_metrics_by_default(lambda_app, capsys):
+    module = lambda_app("http")
+    capsys.readouterr()
+
+    module.handler(http_event(raw_path="/health"), CONTEXT)
+
+    (entry,) = [
+        parse_emf(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+    assert (entry["Route"], entry["ColdStart"], entry["Requests"]) == ("GET /health", 1, 1)
 
 
 def test_the_lambda_pool_holds_one_connection(lambda_app):

@@ -21,6 +21,8 @@ def test_every_setting_is_in_the_readme_table_with_its_default():
         expected = (
             "(empty)"
             if f.default == ""
+            else str(f.default).lower()
+            if isinstance(f.default, bool)
             else f"{f.default:g}"
             if isinstance(f.default, float)
             else str(f.default)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, db, errors, health, hooks, logs, queries, views
+from . import api, cors, db, errors, health, hooks, logs, queries, views
 from .settings import Settings
 
 __all__ = ["Settings", "create_app"]
@@ -16,7 +16,7 @@ __all__ = ["Settings", "create_app"]
 def create_app(settings: Settings | None = None, connect: Callable[[], Any] | None = None) -> Flask:
     """Build the app: settings, SQL catalogue, pool, routes, hooks and error handlers."""
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)
     hooks.init_app(app)
+    cors.init_app(app)
     errors.init_app(app)
     if settings.use_emulator:
         with app.app_context():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 
 from . import emulator, queries
 from .connector import snowflake_connector
@@ -53,6 +54,12 @@ class Database:
                     self._pool = self._create_pool()
                     self._pid = os.getpid()
         return self._pool
+
+    def stats(self) -> dict[str, int] | None:
+        """Return the pool's figures, or None while this process has no pool yet."""
+        if self._pool is None or self._pid != os.getpid():
+            return None
+        return self._pool.get_stats()
 
     def close(self) -> None:
         """Close this process's pool, and the emulator if it runs one."""
@@ -109,15 +116,29 @@ def get() -> Database:
 @contextmanager
 def connection(timeout: float | None = None) -> Iterator[Any]:
     """Lend a pooled connection; a connection failure becomes DatabaseUnavailable (503)."""
+    started = time.perf_counter()
     try:
         with _Lease(get().pool, timeout) as lease:
+            _note_wait(time.perf_counter() - started)
             yield lease
     except (PoolTimeout, PoolClosed) as exc:
+        _note_wait(time.perf_counter() - started, timed_out=isinstance(exc, PoolTimeout))
         raise DatabaseUnavailable(str(exc)) from exc
     except Exception as exc:
         if is_connection_error(exc):
             raise DatabaseUnavailable(describe(exc)) from exc
         raise
+
+
+def waits() -> tuple[float, int]:
+    """Return the seconds the current request waited for connections, and its pool timeouts."""
+    return g.get("pool_wait", 0.0), g.get("pool_timeouts", 0)
+
+
+def _note_wait(seconds: float, *, timed_out: bool = False) -> None:
+    if has_app_context():
+        g.pool_wait = g.get("pool_wait", 0.0) + seconds
+        g.pool_timeouts = g.get("pool_timeouts", 0) + int(timed_out)
 
 
 def describe(exc: BaseException) -> str:

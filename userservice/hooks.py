@@ -1,18 +1,32 @@
-"""Give every request an ID and a timer, and log one access line per request."""
+"""Give every request an ID and a timer; add the standard headers; log and measure it."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
-from . import queries
+from . import db, metrics, queries
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
+EXTENSION_KEY = "userservice.hooks"
 access_log = logging.getLogger("userservice.access")
+
+
+class ColdStart:
+    """Answer True once per process: for the first request this app serves."""
+
+    def __init__(self) -> None:
+        self._first = threading.Lock()
+
+    def take(self) -> bool:
+        """Tell whether this is the first request, and make the next one not."""
+        return self._first.acquire(blocking=False)
 
 
 def start_request() -> None:
@@ -32,39 +46,71 @@ def start_request() -> None:
 
 
 def finish_request(response: Response) -> Response:
-    """Add the ID and timing headers, and log the access line."""
+    """Add the ID, timing and security headers; log the access line; emit metrics."""
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     statements, db_seconds = queries.stats()
+    pool_wait, pool_timeouts = db.waits()
     request_id = g.get("request_id") or str(uuid.uuid4())
-    response.headers["X-Request-ID"] = request_id
-    response.headers["X-Process-Time"] = f"{elapsed:.6f}"
-    response.headers["Server-Timing"] = (
-        f"app;dur={elapsed * 1000:.2f}, db;dur={db_seconds * 1000:.2f}"
-    )
+    _add_headers(response, request_id, elapsed, db_seconds)
+    route = f"{request.method} {request.url_rule.rule if request.url_rule else 'UNMATCHED'}"
+    figures = {
+        "duration_ms": round(elapsed * 1000, 2),
+        "db_ms": round(db_seconds * 1000, 2),
+        "db_statements": statements,
+        "pool_wait_ms": round(pool_wait * 1000, 2),
+    }
+    cold_start = current_app.extensions[EXTENSION_KEY].take()
+    on_lambda = {"cold_start": cold_start} if "lambda.context" in request.environ else {}
     access_log.info(
         "request",
         extra={
             "request_id": request_id,
             "method": request.method,
+            "route": route,
             "path": request.path,
             "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 2),
-            "db_ms": round(db_seconds * 1000, 2),
-            "db_statements": statements,
-            **_lambda_fields(),
+            **figures,
+            **on_lambda,
         },
     )
+    if current_app.config["SETTINGS"].metrics_emf:
+        _emit_metrics(route, response.status_code, figures, pool_timeouts, cold_start)
     return response
 
 
-def _lambda_fields() -> dict[str, str]:
-    """Return Lambda's own request ID for the access line, when running on Lambda."""
-    context = request.environ.get("lambda.context")
-    aws_request_id = getattr(context, "aws_request_id", None)
-    return {"aws_request_id": aws_request_id} if aws_request_id else {}
+def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds: float) -> None:
+    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Process-Time"] = f"{elapsed:.6f}"
+    response.headers["Server-Timing"] = (
+        f"app;dur={elapsed * 1000:.2f}, db;dur={db_seconds * 1000:.2f}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # API answers are per user and change; only the docs' static assets may be cached.
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _emit_metrics(
+    route: str, status: int, figures: dict[str, Any], pool_timeouts: int, cold_start: bool
+) -> None:
+    pool = db.get().stats() or {}
+    values = {
+        "Latency": figures["duration_ms"],
+        "DatabaseTime": figures["db_ms"],
+        "DatabaseStatements": figures["db_statements"],
+        "PoolWait": figures["pool_wait_ms"],
+        "PoolTimeouts": pool_timeouts,
+        "ColdStart": int(cold_start),
+        **({"PoolInUse": pool["in_use"], "PoolWaiting": pool["waiting"]} if pool else {}),
+    }
+    settings = current_app.config["SETTINGS"]
+    metrics.emit(
+        metrics.record(environment=settings.environment, route=route, status=status, values=values)
+    )
 
 
 def init_app(app: Flask) -> None:
     """Register the hooks."""
+    app.extensions[EXTENSION_KEY] = ColdStart()
     app.before_request(start_request)
     app.after_request(finish_request)

@@ -1,4 +1,4 @@
-"""Write log records as JSON lines on stdout."""
+"""Write the service's logs on stdout: JSON lines (one schema) or readable text."""
 
 from __future__ import annotations
 
@@ -7,12 +7,34 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from flask import g, has_request_context, request
+
 # Attributes every LogRecord has; anything else was passed in `extra` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s%(fields)s"
+
+
+class RequestContext(logging.Filter):
+    """Stamp each record with the request it was logged in (and Lambda's request ID)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add request_id, and aws_request_id on Lambda, unless the record carries them."""
+        if has_request_context():
+            if not hasattr(record, "request_id"):
+                record.request_id = g.get("request_id")
+            context = request.environ.get("lambda.context")
+            if context is not None and not hasattr(record, "aws_request_id"):
+                record.aws_request_id = getattr(context, "aws_request_id", None)
+        return True
+
+
+def fields(record: logging.LogRecord) -> dict[str, object]:
+    """Return the fields a record carries beyond the standard ones."""
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as one JSON object: time, level, logger, message and extra fields."""
+    """Format a record as one JSON object: time, level, logger, message and its fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a JSON line."""
@@ -21,17 +43,33 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "request_id": None,
+            **fields(record),
         }
-        entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure(level: str) -> None:
-    """Send the service's logs to stdout as JSON lines at `level`."""
+class TextFormatter(logging.Formatter):
+    """Format a record as one readable line, its fields as key=value at the end."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as text."""
+        extra = {k: v for k, v in fields(record).items() if k != "request_id"}
+        record.fields = "".join(f" {k}={v}" for k, v in extra.items())
+        record.request_id = getattr(record, "request_id", None) or "-"
+        return super().format(record)
+
+
+def configure(level: str, fmt: str = "json") -> None:
+    """Send the service's logs to stdout at `level`, as JSON lines or text."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RequestContext())
     logger = logging.getLogger("userservice")
     logger.handlers[:] = [handler]
     logger.setLevel(level)

@@ -15,6 +15,18 @@ ENVIRONMENTS = ("development", "staging", "production")
 SNOWFLAKE_REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_WAREHOUSE")
 PROTOCOLS = ("https", "http")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+BOOLEANS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+}
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 WORKLOAD_IDENTITY_PROVIDERS = ("AWS",)
 SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+")
 
@@ -71,6 +83,10 @@ class Settings:
     gunicorn_threads: int = _setting("GUNICORN_THREADS", 8, minimum=1)
     gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1)
     log_level: str = _setting("LOG_LEVEL", "INFO")
+    log_format: str = _setting("LOG_FORMAT", "json")
+    metrics_emf: bool = _setting("METRICS_EMF", False)
+    cors_origins: str = _setting("CORS_ORIGINS", "")
+    cors_allow_credentials: bool = _setting("CORS_ALLOW_CREDENTIALS", False)
     service_version: str = _setting("SERVICE_VERSION", "0.1.0")
 
     @classmethod
@@ -107,11 +123,29 @@ class Settings:
             raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+        self._validate_cors()
         if self.snowflake_protocol not in PROTOCOLS:
             raise SettingsError(f"SNOWFLAKE_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
         if self.db_pool_min_connections > self.db_pool_max_connections:
             raise SettingsError("DB_POOL_MIN_CONNECTIONS must not exceed DB_POOL_MAX_CONNECTIONS")
         self._validate_snowflake()
+
+    def _validate_cors(self) -> None:
+        """Refuse origins that are not scheme://host[:port], and `*` with credentials."""
+        for origin in self.cors_allowed_origins:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise SettingsError(f"CORS_ORIGINS: {origin!r} is not scheme://host[:port]")
+        if self.cors_allow_credentials and "*" in self.cors_allowed_origins:
+            raise SettingsError(
+                "CORS_ORIGINS must list origins, not *, with CORS_ALLOW_CREDENTIALS"
+            )
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        """Return the CORS allow-list, one origin per entry."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     def _validate_snowflake(self) -> None:
         """Check the Snowflake settings that can be checked before the secret is read."""
@@ -159,8 +193,13 @@ class Settings:
 
 
 def _convert(env: str, raw: str, kind: type) -> Any:
-    converters: dict[type, Callable[[str], Any]] = {int: int, float: float, str: str}
+    converters: dict[type, Callable[[str], Any]] = {
+        int: int,
+        float: float,
+        str: str,
+        bool: lambda value: BOOLEANS[value.lower()],
+    }
     try:
         return converters[kind](raw)
-    except ValueError:
+    except (ValueError, KeyError):
         raise SettingsError(f"{env} must be a {kind.__name__}, got {raw!r}") from None

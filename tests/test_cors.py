@@ -1,0 +1,150 @@
+"""Security headers on every response, and CORS from the allow-list."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from userservice.settings import Settings, SettingsError
+
+ORIGIN = "https://app.example.com"
+
+
+def cors_client(make_app, settings, **changes):
+    return make_app(dataclasses.replace(settings, **changes)).test_client()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/users/9", "/health", "/nope"])
+def test_every_api_response_says_nosniff_and_no_store(client, path):
+    response = client.get(path)
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_docs_assets_may_be_cached(client):
+    response = client.get("/static/redoc/redoc.standalone.js")
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+    response.close()
+
+
+def test_without_an_allow_list_no_cors_headers_are_sent(client):
+    response = client.get("/api/v1/users", headers={"Origin": ORIGIN})
+
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert response.headers["Vary"] == "Origin"
+
+
+def test_an_allowed_origin_may_read_the_response_and_its_headers(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=f"{ORIGIN}, https://b.example.com")
+
+    response = client.get("/api/v1/users", headers={"Origin": ORIGIN})
+
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "X-Pagination" in response.headers["Access-Control-Expose-Headers"]
+    assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_another_origin_gets_no_cors_headers(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+
+    response = client.get("/api/v1/users", headers={"Origin": "https://evil.example"})
+
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered_204(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN, cors_allow_credentials=True)
+
+    response = client.options(
+        "/api/v1/users/1",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "content-type, if-match",
+        },
+    )
+
+    assert response.status_code == 204
+    assert {
+        k: response.headers[k]
+        for k in (
+            "Access-Control-Allow-Origin",
+            "Access-Control-Allow-Methods",
+            "Access-Control-Allow-Headers",
+            "Access-Control-Allow-Credentials",
+            "Access-Control-Max-Age",
+        )
+    } == {
+        "Access-Control-Allow-Origin": ORIGIN,
+        "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+        "Access-Control-Allow-Headers": "Content-Type, If-Match, If-None-Match, X-Request-ID",
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Max-Age": "600",
+    }
+
+
+def test_a_preflight_from_another_origin_gets_no_permission(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+
+    response = client.options(
+        "/api/v1/users",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert response.status_code == 204
+    assert not any(name.startswith("Access-Control-Allow") for name, _ in response.headers)
+
+
+def test_a_wildcard_without_credentials_allows_any_origin(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins="*")
+
+    response = client.get("/health", headers={"Origin": "https://anywhere.example"})
+
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"CORS_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"},
+            "CORS_ORIGINS must list origins, not *, with CORS_ALLOW_CREDENTIALS",
+        ),
+        (
+            {"CORS_ORIGINS": "app.example.com"},
+            "CORS_ORIGINS: 'app.example.com' is not scheme://host[:port]",
+        ),
+        ({"CORS_ALLOW_CREDENTIALS": "maybe"}, "CORS_ALLOW_CREDENTIALS must be a bool, got 'maybe'"),
+    ],
+)
+def test_unsafe_or_malformed_cors_settings_stop_the_start(environ, message):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ, env_file=None)
+
+    assert str(caught.value) == message
+
+
+def test_production_runs_without_debug(make_app):
+    settings = Settings(
+        environment="production",
+        snowflake_account="org-acct",
+        snowflake_user="svc",
+        snowflake_warehouse="wh",
+        snowflake_pat="pat",
+    )
+    app = make_app(settings)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("internal detail")
+
+    response = app.test_client().get("/boom")
+
+    assert (app.debug, response.status_code) == (False, 500)
+    assert "internal detail" not in response.get_data(as_text=True)
+    assert app.test_client().get("/docs").status_code == 404

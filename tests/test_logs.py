@@ -1,0 +1,95 @@
+"""Logs: one JSON schema (or readable text), the request on every line, no values leaked."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from emf import parse_emf
+
+from userservice import db
+
+
+def lines_of(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_every_line_logged_in_a_request_carries_its_request_id(make_app, settings, capsys):
+    app = make_app(dataclasses.replace(settings, log_level="INFO"))
+    with app.app_context(), db.connection() as conn:  # a statement will now fail: a 500
+        cursor = conn.cursor()
+        cursor.execute("DROP TABLE users")
+        cursor.close()
+    capsys.readouterr()
+
+    response = app.test_client().get(
+        "/api/v1/users?email=s3cret-value@example.com", headers={"X-Request-ID": "req-77"}
+    )
+
+    assert response.status_code == 500
+    lines = lines_of(capsys)
+    error = next(line for line in lines if line["level"] == "ERROR")
+    assert (error["logger"], error["request_id"]) == ("userservice.errors", "req-77")
+    assert error["message"].startswith("unhandled ")
+    assert "Traceback" in error["exception"]
+    assert all(line["request_id"] == "req-77" for line in lines)
+    assert "s3cret-value" not in json.dumps(error)
+
+
+def test_the_access_line_names_the_route_template_and_the_pool_wait(client, access_log):
+    client.get("/api/v1/users/42")
+
+    (record,) = access_log
+    assert record.route.startswith("GET /api/v1/users/<int(")
+    assert record.pool_wait_ms >= 0
+    assert not hasattr(record, "cold_start")
+
+
+def test_an_unmatched_route_is_one_route_not_its_path(client, access_log):
+    client.get("/no/such/thing")
+
+    assert access_log[0].route == "GET UNMATCHED"
+
+
+def test_text_format_is_one_readable_line_with_the_fields(make_app, settings, capsys):
+    app = make_app(dataclasses.replace(settings, log_level="INFO", log_format="text"))
+    capsys.readouterr()
+
+    app.test_client().get("/health", headers={"X-Request-ID": "t-1"})
+
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "userservice.access" in x]
+    assert " INFO    userservice.access [t-1] request method=GET route=GET /health " in line
+    assert " status=200 " in line
+
+
+def test_emf_lines_are_emitted_per_request_when_enabled(make_app, settings, capsys):
+    app = make_app(dataclasses.replace(settings, log_level="WARNING", metrics_emf=True))
+    client = app.test_client()
+    capsys.readouterr()
+
+    client.get("/api/v1/users")
+    client.get("/api/v1/users/999")
+
+    entries = [parse_emf(line) for line in capsys.readouterr().out.splitlines()]
+    assert [
+        (e["Route"], e["StatusCode"], e["Errors4xx"], e["DatabaseStatements"]) for e in entries
+    ] == [
+        ("GET /api/v1/users", "200", 0, 1),
+        (entries[1]["Route"], "404", 1, 1),
+    ]
+    assert entries[1]["Route"].startswith("GET /api/v1/users/<int(")
+    assert (entries[0]["PoolInUse"], entries[0]["PoolWaiting"], entries[0]["PoolTimeouts"]) == (
+        0,
+        0,
+        0,
+    )
+    assert entries[0]["ColdStart"] == 1
+    assert entries[1]["ColdStart"] == 0
+
+
+def test_no_emf_lines_by_default(client, capsys):
+    capsys.readouterr()
+
+    client.get("/api/v1/users")
+
+    assert "_aws" not in capsys.readouterr().out

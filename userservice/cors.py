@@ -1,0 +1,54 @@
+"""Answer cross-origin requests from browsers on the CORS_ORIGINS allow-list."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+
+ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
+ALLOW_HEADERS = "Content-Type, If-Match, If-None-Match, X-Request-ID"
+EXPOSE_HEADERS = (
+    "ETag, Location, X-Pagination, X-Request-ID, X-Process-Time, Server-Timing, Retry-After"
+)
+MAX_AGE = "600"
+
+
+def preflight() -> Response | None:
+    """Answer a preflight (OPTIONS with Origin and Access-Control-Request-Method) with 204."""
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return None
+    response = current_app.response_class(status=204)
+    if _allowed_origin():
+        response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = MAX_AGE
+    return response
+
+
+def add_headers(response: Response) -> Response:
+    """Let an allowed origin read the response; say that the answer varies by Origin."""
+    response.vary.add("Origin")
+    origin = _allowed_origin()
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        if current_app.config["SETTINGS"].cors_allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+    return response
+
+
+def _allowed_origin() -> str | None:
+    """Return the Allow-Origin value for this request's Origin, or None when not allowed."""
+    origin = request.headers.get("Origin", "").rstrip("/")
+    allowed = current_app.config["SETTINGS"].cors_allowed_origins
+    if not origin or not allowed:
+        return None
+    if origin in allowed:
+        return origin
+    # Settings refuse `*` together with credentials, so `*` here means anonymous access.
+    return "*" if "*" in allowed else None
+
+
+def init_app(app: Flask) -> None:
+    """Register the preflight answer and the response headers."""
+    app.before_request(preflight)
+    app.after_request(add_headers)

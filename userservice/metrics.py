@@ -1,0 +1,76 @@
+"""Emit one CloudWatch Embedded Metric Format (EMF) record per request on stdout.
+
+CloudWatch Logs turns each such line into metrics with no agent and no API call: on Lambda
+the runtime ships stdout to CloudWatch Logs; under gunicorn, the CloudWatch agent or any log
+shipper that keeps the JSON line does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+NAMESPACE = "userservice"
+# Metric name -> CloudWatch unit. Counts are per request, so CloudWatch's Sum is the total.
+METRICS = {
+    "Requests": "Count",
+    "Latency": "Milliseconds",
+    "Errors4xx": "Count",
+    "Errors5xx": "Count",
+    "DatabaseTime": "Milliseconds",
+    "DatabaseStatements": "Count",
+    "PoolWait": "Milliseconds",
+    "PoolInUse": "Count",
+    "PoolWaiting": "Count",
+    "PoolTimeouts": "Count",
+    "ColdStart": "Count",
+}
+# Per route and per service; the environment sets the metric namespace apart.
+DIMENSIONS = [["Service", "Environment", "Route"], ["Service", "Environment"]]
+
+
+def record(
+    *,
+    environment: str,
+    route: str,
+    status: int,
+    values: Mapping[str, float],
+    timestamp_ms: int | None = None,
+) -> dict[str, Any]:
+    """Build the EMF record of one request from its metric values (names from METRICS)."""
+    unknown = set(values) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics: {', '.join(sorted(unknown))}")
+    figures = {
+        "Requests": 1,
+        "Errors4xx": int(400 <= status < 500),
+        "Errors5xx": int(status >= 500),
+        **values,
+    }
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": DIMENSIONS,
+                    "Metrics": [{"Name": name, "Unit": METRICS[name]} for name in figures],
+                }
+            ],
+        },
+        "Service": NAMESPACE,
+        "Environment": environment,
+        "Route": route,
+        "StatusCode": str(status),
+        **figures,
+    }
+
+
+def emit(entry: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    """Write one EMF record as a single JSON line."""
+    out = stream or sys.stdout
+    out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+    out.flush()
