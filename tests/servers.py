@@ -52,6 +52,18 @@ def call(port: int, method: str, path: str, body: object = None) -> tuple[int, d
         conn.close()
 
 
+def emulator_env(data_dir: str | Path, **extra: str) -> dict[str, str]:
+    """Return the environment that runs the service on the embedded emulator in data_dir."""
+    return {
+        "ENVIRONMENT": "development",
+        "SNOWFLAKE_ACCOUNT": "",
+        "SNOWFLAKE_SECRET_ARN": "",
+        "LOG_LEVEL": "WARNING",
+        "EMULATOR_DATA_DIR": str(data_dir),
+        **extra,
+    }
+
+
 @contextmanager
 def gunicorn(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """Run the service under gunicorn with the project's gunicorn.conf.py until /health is up."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from servers import free_port, gunicorn
+from servers import emulator_env, free_port, gunicorn
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it when it is missing
 SCREENSHOT = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "swagger-ui.png"
@@ -39,12 +39,7 @@ def test_swagger_ui_renders_every_operation_offline_and_try_it_out_works(tmp_pat
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    env = {
-        "ENVIRONMENT": "development",
-        "SNOWFLAKE_ACCOUNT": "",
-        "LOG_LEVEL": "WARNING",
-        "EMULATOR_DATA_DIR": str(tmp_path),
-    }
+    env = emulator_env(tmp_path)
     outside: list[str] = []
     with gunicorn(port, env), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from keys import new_key, pem
 from servers import EmulatorServer, free_port
 from snowflake.connector.auth import AuthByKeyPair
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
@@ -25,19 +26,7 @@ ACCOUNT = {"snowflake_account": "myorg-myacct", "snowflake_user": "USERSERVICE_S
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem(key: Any, passphrase: str | None = None) -> str:
-    """The key as PKCS#8 PEM, encrypted when a passphrase is given (as openssl pkcs8 -topk8)."""
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
+    return new_key()
 
 
 def der(key: Any) -> bytes:

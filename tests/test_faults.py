@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servers import EmulatorServer, call, free_port, gunicorn, workers
+from servers import EmulatorServer, call, emulator_env, free_port, gunicorn, workers
 
 from userservice import db
 from userservice.settings import Settings
@@ -163,13 +163,7 @@ def test_database_killed_under_load_gives_only_2xx_or_503_then_recovers(server, 
 
 def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
     port = free_port()
-    env = {
-        "ENVIRONMENT": "development",
-        "SNOWFLAKE_ACCOUNT": "",
-        "LOG_LEVEL": "WARNING",
-        "EMULATOR_DATA_DIR": str(tmp_path),
-        "GUNICORN_THREADS": "4",
-    }
+    env = emulator_env(tmp_path, GUNICORN_THREADS="4")
     acknowledged: list[dict[str, Any]] = []
     stop = threading.Event()
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 
-from servers import call, free_port, gunicorn
-
-
-def emulator_env(data_dir) -> dict[str, str]:
-    return {
-        "ENVIRONMENT": "development",
-        "SNOWFLAKE_ACCOUNT": "",
-        "LOG_LEVEL": "INFO",
-        "EMULATOR_DATA_DIR": str(data_dir),
-    }
+from servers import call, emulator_env, free_port, gunicorn
 
 
 def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
     port = free_port()
-    with gunicorn(port, emulator_env(tmp_path)) as proc:
+    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")) as proc:
         status, headers, created = call(
             port, "POST", "/api/v1/users", {"email": "ada@example.com", "name": "Ada"}
         )
@@ -32,7 +23,7 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
         f"data in {tmp_path}"
     )
 
-    with gunicorn(port, emulator_env(tmp_path)):
+    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")):
         status, _, read = call(port, "GET", f"/api/v1/users/{created['id']}")
         assert (status, read) == (200, created)
         assert call(port, "DELETE", f"/api/v1/users/{created['id']}")[0] == 204

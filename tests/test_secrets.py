@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from keys import new_key, pem
 from moto import mock_aws
 from snowflake.connector.errors import DatabaseError
 
@@ -34,17 +34,9 @@ REGION = "eu-west-2"
 PASSPHRASE = "rotating passphrase 7"
 
 
-def pem(passphrase: str | None = None) -> str:
+def fresh_pem(passphrase: str | None = None) -> str:
     """A new RSA key as PKCS#8 PEM, encrypted when a passphrase is given."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
+    return pem(new_key(), passphrase)
 
 
 def refused() -> DatabaseError:
@@ -166,7 +158,7 @@ def test_importing_the_service_imports_neither_boto3_nor_the_connector():
 
 
 def test_the_secret_is_read_once_per_process_and_fills_the_connection(secrets, tmp_path, snowflake):
-    key = pem(PASSPHRASE)
+    key = fresh_pem(PASSPHRASE)
     arn = create_secret(
         secrets,
         {
@@ -210,7 +202,7 @@ def test_the_region_comes_from_the_arn_not_the_environment(secrets, monkeypatch)
 def test_a_refused_login_reads_the_rotated_secret_and_logs_in_with_the_new_key(
     secrets, tmp_path, snowflake, make_app
 ):
-    old, new = pem(), pem()
+    old, new = fresh_pem(), fresh_pem()
     arn = create_secret(secrets, {"account": "myorg-myacct", "user": "svc", "private_key": old})
     fake = snowflake(refuse={old})
     fetch = Counting()
@@ -269,7 +261,7 @@ def test_refusals_read_the_secret_again_at_most_every_refresh_interval(
 
 
 LEAKS = {
-    "key pair": {"private_key": pem(PASSPHRASE), "private_key_passphrase": PASSPHRASE},
+    "key pair": {"private_key": fresh_pem(PASSPHRASE), "private_key_passphrase": PASSPHRASE},
     "password": {"password": "hunter2-Tr0ub4dor&3"},
     "pat": {"pat": "pat-Zm9vYmFyYmF6cXV4"},
     "oauth": {"oauth_token": "ver:1-hint:123-ETMsDgAAAYoauthTOKEN"},
@@ -356,7 +348,7 @@ def test_a_secret_that_cannot_be_read_is_503_and_logged_by_its_code(
                 {
                     "account": "a",
                     "user": "u",
-                    "private_key": pem(PASSPHRASE),
+                    "private_key": fresh_pem(PASSPHRASE),
                     "private_key_passphrase": "wrong-pass",
                 }
             ),
