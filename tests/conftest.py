@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from flask.testing import FlaskClient
 
 from userservice import create_app, db
 from userservice.settings import Settings
+
+# When this test session began: a schemathesis summary older than that is a previous run's.
+SESSION_STARTED = time.time()
 
 
 @pytest.fixture
@@ -81,3 +85,11 @@ def make_user(client: FlaskClient, email: str = "ada@example.com", name: str = "
 def account_settings(settings: Settings) -> Settings:
     """Settings that name a Snowflake account, for tests that hand the app a connect function."""
     return dataclasses.replace(settings, snowflake_account="test-account")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Show what schemathesis covered (pytest prints nothing of a passing test's output)."""
+    summary = Path(__file__).resolve().parents[1] / "build" / "schemathesis-summary.txt"
+    if summary.exists() and summary.stat().st_mtime >= SESSION_STARTED:
+        terminalreporter.section("schemathesis")
+        terminalreporter.write(summary.read_text())

@@ -8,6 +8,8 @@ import pytest
 
 from userservice.settings import Settings
 
+EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
+
 
 def test_the_spec_documents_every_operation_and_its_problem_responses(client):
     spec = client.get("/openapi.json").get_json()
@@ -33,7 +35,26 @@ def test_the_spec_documents_every_operation_and_its_problem_responses(client):
     not_found = spec["components"]["responses"]["NOT_FOUND"]
     assert list(not_found["content"]) == ["application/problem+json"]
     post = spec["paths"]["/api/v1/users"]["post"]["responses"]["201"]
-    assert set(post["headers"]) == {"ETag", "Location"}
+    assert set(post["headers"]) == {"ETag", "Location", *EVERY_RESPONSE}
+    assert set(post["links"]) == {"GetUser", "ReplaceUser", "UpdateUser", "DeleteUser"}
+
+
+def test_every_documented_response_has_the_request_id_and_timing_headers(client):
+    spec = client.get("/openapi.json").get_json()
+
+    def resolve(response):
+        name = response.get("$ref", "").rpartition("/")[2]
+        return spec["components"]["responses"][name] if name else response
+
+    documented = {
+        (path, method, status): set(resolve(response).get("headers", {}))
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        for status, response in operation["responses"].items()
+    }
+    assert {key: names for key, names in documented.items() if not names >= EVERY_RESPONSE} == {}
+    assert "Retry-After" in documented[("/health/ready", "get", "503")]
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from . import db, queries
 from .api import Blueprint
+from .schemas import LiveSchema, ReadySchema
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Probes")
 
@@ -16,7 +17,7 @@ blp = Blueprint("health", __name__, url_prefix="/health", description="Probes")
 class Live(MethodView):
     """Liveness."""
 
-    @blp.response(200)
+    @blp.response(200, LiveSchema)
     def get(self) -> dict[str, str]:
         """Say the process is up; touches no database."""
         return {"status": "ok"}
@@ -26,7 +27,7 @@ class Live(MethodView):
 class Ready(MethodView):
     """Readiness."""
 
-    @blp.response(200)
+    @blp.response(200, ReadySchema)
     @blp.problems(503)
     def get(self) -> dict[str, Any]:
         """Ping the database with a short timeout and report the pool's figures."""

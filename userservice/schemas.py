@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 NAME_LENGTH = validate.Length(min=1, max=255)
 EMAIL_LENGTH = validate.Length(max=255)
+# What _printable refuses, as the spec's ECMA-262 pattern (C0 and C1 controls). A lone
+# surrogate cannot be written in a pattern every validator compiles; descriptions name it.
+PRINTABLE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+PRINTABLE_NOTE = "No control characters or lone surrogates."
 
 
 def _printable(value: str) -> None:
@@ -19,22 +23,34 @@ def _printable(value: str) -> None:
             raise ma.ValidationError("Must not contain control characters.")
 
 
+def _email(**kwargs: Any) -> fields.Email:
+    """Make an email field: a valid address of at most 255 characters."""
+    metadata = {"example": "ada@example.com", "maxLength": 255, "pattern": PRINTABLE}
+    return fields.Email(
+        validate=[EMAIL_LENGTH, _printable],
+        metadata={**metadata, "description": f"A valid address. {PRINTABLE_NOTE}"},
+        **kwargs,
+    )
+
+
+def _name(**kwargs: Any) -> fields.String:
+    """Make a name field: 1 to 255 characters."""
+    return fields.String(
+        validate=[NAME_LENGTH, _printable],
+        metadata={"example": "Ada Lovelace", "pattern": PRINTABLE, "description": PRINTABLE_NOTE},
+        **kwargs,
+    )
+
+
 class UserSchema(ma.Schema):
     """A user as the API returns it."""
 
-    id = fields.Integer(dump_only=True, metadata={"example": 1})
-    email = fields.Email(
-        required=True,
-        validate=[EMAIL_LENGTH, _printable],
-        metadata={"example": "ada@example.com", "maxLength": 255},
-    )
-    name = fields.String(
-        required=True,
-        validate=[NAME_LENGTH, _printable],
-        metadata={"example": "Ada Lovelace"},
-    )
-    created_at = fields.AwareDateTime(dump_only=True, format="iso")
-    updated_at = fields.AwareDateTime(dump_only=True, format="iso")
+    # Required and read-only: always in a response, never in a request (OpenAPI 3.0).
+    id = fields.Integer(dump_only=True, required=True, metadata={"example": 1})
+    email = _email(required=True)
+    name = _name(required=True)
+    created_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
+    updated_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
 
     class Meta:
         unknown = ma.RAISE
@@ -43,8 +59,11 @@ class UserSchema(ma.Schema):
 class UserPatchSchema(UserSchema):
     """The fields of a user to change; at least one."""
 
-    email = fields.Email(validate=[EMAIL_LENGTH, _printable], metadata={"maxLength": 255})
-    name = fields.String(validate=[NAME_LENGTH, _printable])
+    email = _email()
+    name = _name()
+
+    class Meta(UserSchema.Meta):
+        openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -57,22 +76,58 @@ class UserListArgsSchema(ma.Schema):
 
     email = fields.String(
         validate=[EMAIL_LENGTH, _printable],
-        metadata={"description": "Only the user with this email (ignoring case)."},
+        metadata={
+            "description": f"Only the user with this email (ignoring case). {PRINTABLE_NOTE}",
+            "pattern": PRINTABLE,
+        },
     )
 
 
 class ProblemSchema(ma.Schema):
     """An RFC 9457 problem document."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Not Found"})
-    status = fields.Integer(metadata={"example": 404})
-    detail = fields.String(metadata={"example": "No user has this id."})
-    instance = fields.String(metadata={"example": "/api/v1/users/7"})
-    code = fields.String(metadata={"example": "USER_NOT_FOUND"})
-    request_id = fields.String(allow_none=True)
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Not Found"})
+    status = fields.Integer(required=True, metadata={"example": 404})
+    detail = fields.String(required=True, metadata={"example": "No user has this id."})
+    instance = fields.String(required=True, metadata={"example": "/api/v1/users/7"})
+    code = fields.String(required=True, metadata={"example": "USER_NOT_FOUND"})
+    request_id = fields.String(required=True, allow_none=True)
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
         metadata={"description": "Field -> messages (422 only)."},
     )
+
+
+class LiveSchema(ma.Schema):
+    """The liveness answer."""
+
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
+def _figure(description: str) -> fields.Integer:
+    """Make a field for one of the pool's sizes or counters."""
+    return fields.Integer(required=True, metadata={"description": description, "minimum": 0})
+
+
+class PoolSchema(ma.Schema):
+    """The connection pool's sizes and counters."""
+
+    min_size = _figure("Connections the pool keeps open.")
+    max_size = _figure("Most connections the pool opens.")
+    open = _figure("Connections open now.")
+    idle = _figure("Open connections waiting to be lent.")
+    in_use = _figure("Connections lent now.")
+    waiting = _figure("Requests waiting for a connection.")
+    created = _figure("Connections opened since start.")
+    discarded = _figure("Connections thrown away since start.")
+    timeouts = _figure("Requests that gave up waiting since start.")
+    checkouts = _figure("Connections lent since start.")
+
+
+class ReadySchema(ma.Schema):
+    """The readiness answer: the database answered, and the pool's figures."""
+
+    status = fields.String(required=True, metadata={"example": "ready"})
+    pool = fields.Nested(PoolSchema, required=True)

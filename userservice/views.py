@@ -13,8 +13,22 @@ from .schemas import UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
 
-ETAG_HEADER = {"ETag": {"description": "The user's entity tag", "schema": {"type": "string"}}}
-LOCATION_HEADER = {"Location": {"description": "The new user's URL", "schema": {"type": "string"}}}
+LOCATION_HEADER = {
+    "description": "The new user's URL.",
+    "required": True,
+    "schema": {"type": "string", "format": "uri-reference"},
+}
+# What a client (or a stateful test) can do next with the user a POST created: the writes
+# send its ETag back. An operationRef is a JSON pointer, here to /api/v1/users/{user_id}.
+USER_OPERATION = "#/paths/~1api~1v1~1users~1%7Buser_id%7D/"
+BY_ID = {"user_id": "$response.body#/id"}
+IF_UNCHANGED = {**BY_ID, "header.If-Match": "$response.header.ETag"}
+USER_LINKS = {
+    "GetUser": {"operationRef": USER_OPERATION + "get", "parameters": BY_ID},
+    "ReplaceUser": {"operationRef": USER_OPERATION + "put", "parameters": IF_UNCHANGED},
+    "UpdateUser": {"operationRef": USER_OPERATION + "patch", "parameters": IF_UNCHANGED},
+    "DeleteUser": {"operationRef": USER_OPERATION + "delete", "parameters": IF_UNCHANGED},
+}
 
 
 def _represent(user: users.User, **headers: str) -> tuple[users.User, dict[str, str]]:
@@ -40,8 +54,9 @@ class Users(MethodView):
         return page
 
     @blp.arguments(UserSchema)
-    @blp.response(201, UserSchema, headers={**ETAG_HEADER, **LOCATION_HEADER})
+    @blp.response(201, UserSchema, headers={"ETag": "ETAG", "Location": LOCATION_HEADER})
     @blp.problems(400, 409, 413, 415, 503)
+    @blp.doc(responses={201: {"links": USER_LINKS}})
     def post(self, data: dict[str, str]) -> tuple[users.User, dict[str, str]]:
         """Create a user; the email must not be taken (ignoring case)."""
         user = users.create_user(**data)
@@ -52,9 +67,10 @@ class Users(MethodView):
 class UserById(MethodView):
     """One user."""
 
-    @blp.response(200, UserSchema, headers=ETAG_HEADER)
-    @blp.alt_response(304, description="Not modified (If-None-Match)", headers=ETAG_HEADER)
+    @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
+    @blp.alt_response(304, description="Not modified (If-None-Match)", headers={"ETag": "ETAG"})
     @blp.problems(404, 503)
+    @blp.doc(parameters=["IF_NONE_MATCH"])
     def get(self, user_id: int) -> Any:
         """Get a user; with If-None-Match, 304 when unchanged."""
         user = users.get_user(user_id)
@@ -64,21 +80,24 @@ class UserById(MethodView):
         return _represent(user)
 
     @blp.arguments(UserSchema)
-    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
+    @blp.doc(parameters=["IF_MATCH"])
     def put(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
         """Replace a user's email and name; If-Match is honoured when sent."""
         return _represent(users.update_user(user_id, **data, if_match=_if_match()))
 
     @blp.arguments(UserPatchSchema)
-    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
+    @blp.doc(parameters=["IF_MATCH"])
     def patch(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
         """Change some of a user's fields; If-Match is honoured when sent."""
         return _represent(users.update_user(user_id, **data, if_match=_if_match()))
 
     @blp.response(204)
     @blp.problems(404, 412, 503)
+    @blp.doc(parameters=["IF_MATCH"])
     def delete(self, user_id: int) -> None:
         """Delete a user; If-Match is honoured when sent."""
         users.delete_user(user_id, if_match=_if_match())
