@@ -7,6 +7,7 @@ of it lives here.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ class Emulator:
     def __init__(self, data_dir: str | Path, *, database: str, schema: str) -> None:
         from fakesnow.instance import FakeSnow
 
+        # fakesnow reads every result through DuckDB's Arrow path, which warns each time.
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
         self._instance = FakeSnow(db_path=path, nop_regexes=NOP_STATEMENTS)
