@@ -26,7 +26,11 @@ def preflight() -> Response | None:
 
 def add_headers(response: Response) -> Response:
     """Let an allowed origin read the response; say that the answer varies by Origin."""
-    response.vary.add("Origin")
+    # response.vary parses and rebuilds the header; most answers have no Vary yet.
+    if "Vary" in response.headers:
+        response.vary.add("Origin")
+    else:
+        response.headers["Vary"] = "Origin"
     origin = _allowed_origin()
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
@@ -39,8 +43,10 @@ def add_headers(response: Response) -> Response:
 def _allowed_origin() -> str | None:
     """Return the Allow-Origin value for this request's Origin, or None when not allowed."""
     origin = request.headers.get("Origin", "").rstrip("/")
+    if not origin:
+        return None
     allowed = current_app.config["SETTINGS"].cors_allowed_origins
-    if not origin or not allowed:
+    if not allowed:
         return None
     if origin in allowed:
         return origin

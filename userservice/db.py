@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, current_app
 
 from . import emulator, queries
 from .connector import snowflake_connector
@@ -132,13 +132,15 @@ def connection(timeout: float | None = None) -> Iterator[Any]:
 
 def waits() -> tuple[float, int]:
     """Return the seconds the current request waited for connections, and its pool timeouts."""
-    return g.get("pool_wait", 0.0), g.get("pool_timeouts", 0)
+    found = queries.figures()
+    return (found.pool_wait, found.pool_timeouts) if found else (0.0, 0)
 
 
 def _note_wait(seconds: float, *, timed_out: bool = False) -> None:
-    if has_app_context():
-        g.pool_wait = g.get("pool_wait", 0.0) + seconds
-        g.pool_timeouts = g.get("pool_timeouts", 0) + int(timed_out)
+    found = queries.figures()
+    if found is not None:
+        found.pool_wait += seconds
+        found.pool_timeouts += timed_out
 
 
 def describe(exc: BaseException) -> str:

@@ -132,15 +132,37 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass
+class RequestFigures:
+    """What the current request spent on the database; one object on flask.g."""
+
+    statements: int = 0
+    seconds: float = 0.0
+    pool_wait: float = 0.0
+    pool_timeouts: int = 0
+
+
+def figures() -> RequestFigures | None:
+    """Return the current request's figures (made on first use), or None with no app context."""
+    if not has_app_context():
+        return None
+    found: RequestFigures | None = g.get("db_figures")
+    if found is None:
+        found = g.db_figures = RequestFigures()
+    return found
+
+
 def stats() -> tuple[int, float]:
     """Return the statements run and the seconds spent in them for the current request."""
-    return g.get("db_statements", 0), g.get("db_seconds", 0.0)
+    found = figures()
+    return (found.statements, found.seconds) if found else (0, 0.0)
 
 
 def _count(seconds: float) -> None:
-    if has_app_context():
-        g.db_statements = g.get("db_statements", 0) + 1
-        g.db_seconds = g.get("db_seconds", 0.0) + seconds
+    found = figures()
+    if found is not None:
+        found.statements += 1
+        found.seconds += seconds
 
 
 def _request_comment() -> str:
