@@ -1,11 +1,12 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set up .venv first.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db clean docs-assets lambda-zip
+.PHONY: run test lint typecheck init-db clean docs-assets lambda-zip bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,14 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
+bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
+	$(BIN)/python -m bench.run
+	mkdir -p build
+	$(BIN)/python bench/soak.py | tee build/bench-soak.md
+	$(BIN)/python bench/lambda_overhead.py | tee build/bench-lambda-overhead.md
+	$(BIN)/python bench/lambda_cold_start.py | tee build/bench-lambda-cold-start.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""Benchmarks of userservice: `make bench` writes docs/PERFORMANCE.md."""
