@@ -161,6 +161,29 @@ def test_database_killed_under_load_gives_only_2xx_or_503_then_recovers(server, 
     assert stats["open"] <= stats["max_size"]
 
 
+def test_sessions_a_restarted_server_does_not_know_answer_503_once_and_are_replaced(
+    server, make_app
+):
+    server.start()
+    app = make_app(server_settings(server.port))
+    create_schema(app)
+    with app.app_context(), db.connection(), db.connection():
+        pass  # two sessions now wait, idle, in the pool
+    server.kill()
+    server.start()  # a new, empty server: it answers the old sessions with 401
+    client = app.test_client()
+
+    stale = [client.get("/api/v1/users") for _ in range(2)]
+
+    assert [(r.status_code, r.get_json()["code"]) for r in stale] == [
+        (503, "DATABASE_UNAVAILABLE"),
+        (503, "DATABASE_UNAVAILABLE"),
+    ]
+    assert db.get_from(app).pool.get_stats()["discarded"] == 2
+    create_schema(app)  # on a fresh session
+    assert client.get("/api/v1/users").status_code == 200
+
+
 def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
     port = free_port()
     env = emulator_env(tmp_path, GUNICORN_THREADS="4")

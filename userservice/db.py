@@ -97,7 +97,9 @@ def is_connection_error(exc: BaseException) -> bool:
 
     if isinstance(exc, SecretError) or is_login_refused(exc):
         return True
-    if isinstance(exc, (errors.OperationalError, errors.InterfaceError, OSError)):
+    # HttpError: the endpoint refused the request itself (a 401 for a session a restarted
+    # server no longer knows, say); the session is unusable, whatever the statement.
+    if isinstance(exc, (errors.OperationalError, errors.InterfaceError, errors.HttpError, OSError)):
         return True
     return isinstance(exc, errors.DatabaseError) and exc.errno in SESSION_GONE
 
