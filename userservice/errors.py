@@ -59,17 +59,12 @@ ERRORS: dict[type[ServiceError], tuple[int, str, str]] = {
 # host or a pool), so its public detail is fixed.
 PRIVATE_DETAIL = (DatabaseUnavailable,)
 
-# werkzeug's HTTP errors: status -> code
+# werkzeug's HTTP errors answer with their status's standard name as the code
+# (NOT_FOUND, METHOD_NOT_ALLOWED, ...), except where the contract names them otherwise.
 HTTP_CODES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
-    428: "PRECONDITION_REQUIRED",
     500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
 }
 
 
