@@ -1,4 +1,4 @@
-"""Build AWS Lambda HTTP events from the real samples in shared/events, for tests."""
+"""Build AWS Lambda HTTP events from the real samples in tests/events, for tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "events"
+# AWS's published sample events, one per front door, kept with the tests (see events/README.md).
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
 
 CONTEXT = SimpleNamespace(
     aws_request_id="c6af9ac6-7b61-11e6-9a41-93e812345678",
@@ -38,7 +39,7 @@ def _sample(name: str) -> dict[str, Any]:
 
 
 def load(name: str) -> dict[str, Any]:
-    """Return a fresh copy of the sample event shared/events/{name}.json."""
+    """Return a fresh copy of the sample event tests/events/{name}.json."""
     return copy.deepcopy(_sample(name))
 
 

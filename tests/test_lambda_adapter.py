@@ -1,4 +1,4 @@
-"""Tests for userservice.lambda_adapter, fed with real AWS event samples from shared/events."""
+"""Tests for userservice.lambda_adapter, fed with real AWS event samples from tests/events."""
 
 from __future__ import annotations
 
