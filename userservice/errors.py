@@ -15,49 +15,74 @@ log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
-    """An error the API reports; ERRORS gives its status and code."""
+    """An error the API reports, carrying its status, code and public detail."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+    # What clients see when the exception brings no detail of its own.
+    public_detail = "An unexpected error occurred; quote the request_id."
+    # A private detail (a host, a pool) is logged, never shown.
+    detail_is_private = False
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
 
+    @property
+    def shown_detail(self) -> str:
+        """Return the detail a client may see."""
+        if self.detail_is_private or not self.detail:
+            return self.public_detail
+        return self.detail
+
+    def headers(self) -> dict[str, str]:
+        """Return the headers this error adds to its response."""
+        return {}
+
 
 class UserNotFound(ServiceError):
     """No user has that id."""
+
+    status, code, public_detail = 404, "USER_NOT_FOUND", "No user has this id."
 
 
 class EmailTaken(ServiceError):
     """Another user already has that email, ignoring case."""
 
+    status, code, public_detail = 409, "EMAIL_TAKEN", "Another user already has this email."
+
 
 class PreconditionFailed(ServiceError):
     """The user's ETag does not match the request's If-Match."""
+
+    status, code = 412, "PRECONDITION_FAILED"
+    public_detail = "The user has changed since that ETag."
 
 
 class DatabaseUnavailable(ServiceError):
     """The database could not be reached in time."""
 
+    status, code = 503, "DATABASE_UNAVAILABLE"
+    public_detail = "The database is unavailable; retry."
+    detail_is_private = True
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client when to retry."""
+        return {"Retry-After": str(current_app.config["SETTINGS"].db_retry_after)}
+
 
 class MalformedJson(ServiceError):
     """The request body is not valid JSON."""
+
+    status, code, public_detail = 400, "MALFORMED_JSON", "The request body is not valid JSON."
 
 
 class UnsupportedMediaType(ServiceError):
     """The request body is not JSON."""
 
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+    public_detail = "Send the body as application/json."
 
-# exception -> (status, code, the detail clients see when the exception has none to show)
-ERRORS: dict[type[ServiceError], tuple[int, str, str]] = {
-    UserNotFound: (404, "USER_NOT_FOUND", "No user has this id."),
-    EmailTaken: (409, "EMAIL_TAKEN", "Another user already has this email."),
-    PreconditionFailed: (412, "PRECONDITION_FAILED", "The user has changed since that ETag."),
-    DatabaseUnavailable: (503, "DATABASE_UNAVAILABLE", "The database is unavailable; retry."),
-    MalformedJson: (400, "MALFORMED_JSON", "The request body is not valid JSON."),
-    UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json."),
-}
-# Details that come from our own messages are safe to show; a 503's is not (it may name a
-# host or a pool), so its public detail is fixed.
-PRIVATE_DETAIL = (DatabaseUnavailable,)
 
 # werkzeug's HTTP errors answer with their status's standard name as the code
 # (NOT_FOUND, METHOD_NOT_ALLOWED, ...), except where the contract names them otherwise.
@@ -94,14 +119,10 @@ def problem(
 
 
 def handle_service_error(error: ServiceError) -> Response:
-    """Render a project exception through the ERRORS table."""
-    status, code, public_detail = ERRORS[type(error)]
-    shown = public_detail if isinstance(error, PRIVATE_DETAIL) else error.detail or public_detail
-    headers = {}
-    if status == 503:
-        headers["Retry-After"] = str(current_app.config["SETTINGS"].db_retry_after)
-        log.warning("database unavailable: %s", error.detail)
-    return problem(status, code, shown, headers=headers)
+    """Render a project exception from the facts it carries."""
+    if error.detail_is_private:
+        log.warning("%s: %s", error.code.lower(), error.detail)
+    return problem(error.status, error.code, error.shown_detail, headers=error.headers())
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -109,9 +109,11 @@ class Settings:
         for name in ("log_level", "snowflake_workload_identity_provider"):
             if name in kwargs:
                 kwargs[name] = kwargs[name].upper()
-        settings = cls(**kwargs)
-        settings.validate()
-        return settings
+        return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        """Validate however the settings were built: from_env, directly or by replace()."""
+        self.validate()
 
     def validate(self) -> None:
         """Raise SettingsError naming the first setting that is out of range or missing."""
