@@ -26,8 +26,9 @@ from snowflake.connector.errors import DatabaseError
 
 from userservice import db, emulator, queries
 from userservice.connector import snowflake_connector
+from userservice.credentials import Credentials
 from userservice.logs import JsonFormatter
-from userservice.secrets_manager import Credentials, SecretError, fetch_secret
+from userservice.secrets_manager import SecretError, fetch_secret
 from userservice.settings import Settings
 
 REGION = "eu-west-2"

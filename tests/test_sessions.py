@@ -180,7 +180,13 @@ def test_statements_outside_a_request_carry_no_comment(make, snowflake):
 
 
 def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts():
-    settings = Settings(environment="staging", snowflake_statement_timeout=12)
+    settings = Settings(
+        environment="staging",
+        snowflake_account="acme",
+        snowflake_user="svc",
+        snowflake_warehouse="wh",
+        snowflake_statement_timeout=12,
+    )
 
     options = session_options(settings)
 

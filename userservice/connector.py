@@ -7,8 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .credentials import is_login_refused
-from .secrets_manager import Credentials
+from .credentials import Credentials, is_login_refused
 from .settings import Settings
 
 log = logging.getLogger(__name__)

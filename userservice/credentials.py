@@ -6,9 +6,14 @@ No secret value ever enters a message here: errors name settings, never their va
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .secrets_manager import SecretError, fetch_secret, merge_secret
 from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,9 @@ METHODS: dict[str, tuple[str, ...]] = {
 # The connector's authenticators that need a user name (the others carry the identity).
 NEED_USER = ("SNOWFLAKE_JWT", "SNOWFLAKE")
 # Snowflake's codes for a refused login; the connector also gives them SQLSTATE 28000.
+# A refused login re-reads the secret at most this often, so a bad secret cannot turn every
+# connect attempt into a Secrets Manager call.
+REFRESH_EVERY = 30.0
 LOGIN_REFUSED = frozenset({390100, 390144, 390303, 390318, *range(394300, 394307)})
 
 
@@ -130,3 +138,55 @@ def _read_pem(settings: Settings) -> tuple[str, bytes]:
 
 def _get(settings: Settings, env: str) -> Any:
     return getattr(settings, env.lower())
+
+
+class Credentials:
+    """Hold the settings to connect with and their login arguments, from a secret if one is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fetch: Callable[[str], str] = fetch_secret,
+        refresh_every: float = REFRESH_EVERY,
+    ) -> None:
+        self._settings = settings
+        self._fetch = fetch
+        self._refresh_every = refresh_every
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._current: tuple[Settings, dict[str, Any]] | None = None
+        if not settings.snowflake_secret_arn:
+            # Without a secret everything is known now, so a bad key fails the start.
+            self._current = (settings, resolve(settings))
+
+    def __repr__(self) -> str:
+        return f"Credentials(secret_arn={self._settings.snowflake_secret_arn!r})"
+
+    def current(self) -> tuple[Settings, dict[str, Any]]:
+        """Return the settings to connect with and the login arguments."""
+        with self._lock:
+            if self._current is None:
+                self._current = self._read()
+            return self._current
+
+    def refresh(self) -> bool:
+        """Read the secret again after a refused login; tell whether its credentials changed."""
+        if not self._settings.snowflake_secret_arn:
+            return False
+        with self._lock:
+            if time.monotonic() - self._read_at < self._refresh_every:
+                return False
+            before = self._current
+            self._current = self._read()
+            return before is None or before[0] != self._current[0]
+
+    def _read(self) -> tuple[Settings, dict[str, Any]]:
+        """Fetch the secret and resolve the login it holds (lock held)."""
+        self._read_at = time.monotonic()
+        try:
+            merged = merge_secret(self._settings, self._fetch(self._settings.snowflake_secret_arn))
+            return merged, resolve(merged)
+        except (SecretError, SettingsError) as exc:
+            log.error("cannot log in with the secret SNOWFLAKE_SECRET_ARN names: %s", exc)
+            raise SecretError(f"SNOWFLAKE_SECRET_ARN: {exc}") from None

@@ -1,4 +1,4 @@
-"""Read the Snowflake credentials from AWS Secrets Manager: once per process, again on refusal.
+"""Read the Snowflake credentials that an AWS Secrets Manager secret holds.
 
 No secret value ever enters a message or a repr here: errors name keys, never values.
 """
@@ -8,16 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import threading
-import time
-from collections.abc import Callable
-from typing import Any
 
-from . import credentials
-from .settings import Settings, SettingsError
-
-log = logging.getLogger(__name__)
+from .settings import Settings
 
 # The keys a secret may hold, each standing in for the setting SNOWFLAKE_<KEY>.
 SECRET_KEYS = (
@@ -29,9 +21,6 @@ SECRET_KEYS = (
     "pat",
     "password",
 )
-# A refused login re-reads the secret at most this often, so a bad secret cannot turn every
-# connect attempt into a Secrets Manager call.
-REFRESH_EVERY = 30.0
 
 
 class SecretError(Exception):
@@ -88,55 +77,3 @@ def merge_secret(settings: Settings, text: str) -> Settings:
         raise SecretError(f"the secret's values must be strings: {not_text}")
     found = {f"snowflake_{key}": value.strip() for key, value in values.items() if value.strip()}
     return dataclasses.replace(settings, **found)
-
-
-class Credentials:
-    """Hold the settings to connect with and their login arguments, from a secret if one is set."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        fetch: Callable[[str], str] = fetch_secret,
-        refresh_every: float = REFRESH_EVERY,
-    ) -> None:
-        self._settings = settings
-        self._fetch = fetch
-        self._refresh_every = refresh_every
-        self._lock = threading.Lock()
-        self._read_at = -math.inf
-        self._current: tuple[Settings, dict[str, Any]] | None = None
-        if not settings.snowflake_secret_arn:
-            # Without a secret everything is known now, so a bad key fails the start.
-            self._current = (settings, credentials.resolve(settings))
-
-    def __repr__(self) -> str:
-        return f"Credentials(secret_arn={self._settings.snowflake_secret_arn!r})"
-
-    def current(self) -> tuple[Settings, dict[str, Any]]:
-        """Return the settings to connect with and the login arguments."""
-        with self._lock:
-            if self._current is None:
-                self._current = self._read()
-            return self._current
-
-    def refresh(self) -> bool:
-        """Read the secret again after a refused login; tell whether its credentials changed."""
-        if not self._settings.snowflake_secret_arn:
-            return False
-        with self._lock:
-            if time.monotonic() - self._read_at < self._refresh_every:
-                return False
-            before = self._current
-            self._current = self._read()
-            return before is None or before[0] != self._current[0]
-
-    def _read(self) -> tuple[Settings, dict[str, Any]]:
-        """Fetch the secret and resolve the login it holds (lock held)."""
-        self._read_at = time.monotonic()
-        try:
-            merged = merge_secret(self._settings, self._fetch(self._settings.snowflake_secret_arn))
-            return merged, credentials.resolve(merged)
-        except (SecretError, SettingsError) as exc:
-            log.error("cannot log in with the secret SNOWFLAKE_SECRET_ARN names: %s", exc)
-            raise SecretError(f"SNOWFLAKE_SECRET_ARN: {exc}") from None
