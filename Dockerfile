@@ -26,7 +26,8 @@ COPY wsgi.py gunicorn.conf.py ./
 # Compile once at build time: the app's files are root-owned and read-only to the app user.
 RUN python -m compileall -q userservice wsgi.py gunicorn.conf.py
 
-USER app
+# Numeric, so the runtime can tell it is not root without reading the image's passwd file.
+USER 10001:10001
 
 EXPOSE 8000
 

@@ -320,7 +320,7 @@ def test_dockerfile_serves_as_a_user_that_is_not_root():
     order = [instruction for instruction, _ in dockerfile()]
     users = instructions("USER")
 
-    assert users == ["app"]
+    assert users == ["10001:10001"]  # the app user and group created above, by number
     assert order.index("USER") < order.index("CMD")
 
 
