@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, cors, db, errors, health, hooks, logs, queries, views
+from . import api, cli, cors, db, errors, health, hooks, logs, queries, views
 from .settings import Settings
 
 __all__ = ["Settings", "create_app"]
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     app.json.sort_keys = False  # type: ignore[attr-defined]
     queries.init_app(app)
     db.init_app(app, connect)
+    cli.init_app(app)
     smorest = api.configure(app)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)

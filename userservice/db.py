@@ -11,7 +11,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
 from flask import Flask, current_app
 
 from . import emulator, queries
@@ -24,6 +23,7 @@ from .settings import Settings
 
 EXTENSION_KEY = "userservice.db"
 SCHEMA = ("create_users_id_seq", "create_users_table")
+HYBRID_SCHEMA = ("create_users_id_seq", "create_users_hybrid_table")
 # Connector errnos that mean the session or connection is gone: 2500xx are the connector's
 # own (could not connect, connection closed), 3901xx Snowflake's (session or token expired).
 SESSION_GONE = frozenset({250001, 250002, 390111, 390112, 390113, 390114, 390115})
@@ -195,30 +195,22 @@ class _Lease:
         return getattr(self._conn, name)
 
 
-def create_schema() -> None:
-    """Apply the DDL in sql/ (table and sequence); safe to run again."""
+def create_schema(*, hybrid: bool = False) -> None:
+    """Apply the DDL in sql/ (sequence, and a standard or hybrid table); safe to run again."""
     with connection() as conn:
-        for name in SCHEMA:
+        for name in HYBRID_SCHEMA if hybrid else SCHEMA:
             queries.run(conn, name)
 
 
 def init_app(app: Flask, connect: Callable[[], Any] | None = None) -> None:
-    """Attach a Database to the app and register the `init-db` command."""
+    """Attach a Database to the app."""
     database = Database(app.config["SETTINGS"], connect)
     app.extensions[EXTENSION_KEY] = database
-    app.cli.add_command(init_db_command)
     if database.settings.use_emulator:
         log.info(
             "using the embedded Snowflake emulator (fakesnow); data in %s",
             Path(database.settings.emulator_data_dir).resolve(),
         )
-
-
-@click.command("init-db")
-def init_db_command() -> None:
-    """Create the users table and its sequence."""
-    create_schema()
-    click.echo("Created the users table and sequence.")
 
 
 def _ping(conn: Any) -> None:

@@ -6,6 +6,7 @@ of it lives here.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -15,6 +16,9 @@ from typing import Any
 RESULTS_CACHE_SIZE = 64
 # fakesnow cannot run these Snowflake statements; they change nothing the emulator needs.
 NOP_STATEMENTS = [r"(?i)^\s*alter\s+session\s+set\s+query_tag\b"]
+# fakesnow cannot parse CREATE HYBRID TABLE. DuckDB's plain table enforces PRIMARY KEY and
+# UNIQUE as a hybrid table does, which is all the service relies on.
+HYBRID_TABLE = re.compile(r"\bCREATE\s+HYBRID\s+TABLE\b", re.IGNORECASE)
 
 
 class _BoundedCache(OrderedDict[str, tuple[Any, ...]]):
@@ -38,13 +42,33 @@ class _SerialCursor:
         self._lock = lock
 
     def execute(self, command: str, params: Any = None) -> _SerialCursor:
-        """Run a statement under the emulator's lock."""
+        """Run a statement under the emulator's lock, failing as Snowflake would."""
         with self._lock:
-            self._cursor.execute(command, params)
+            try:
+                self._cursor.execute(HYBRID_TABLE.sub("CREATE TABLE", command), params)
+            except Exception as exc:
+                refused = _as_unique_violation(exc)
+                if refused is None:
+                    raise
+                raise refused from exc
         return self
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+
+def _as_unique_violation(exc: Exception) -> Exception | None:
+    """Turn DuckDB's raw duplicate-key error into the connector's error Snowflake raises."""
+    import duckdb
+    from snowflake.connector.errors import IntegrityError
+
+    from .users import UNIQUE_VIOLATION
+
+    if not (isinstance(exc, duckdb.ConstraintException) and "Duplicate key" in str(exc)):
+        return None
+    return IntegrityError(
+        msg="Duplicate key value violates unique constraint", errno=UNIQUE_VIOLATION, sqlstate="22000"
+    )
 
 
 class _SerialConnection:

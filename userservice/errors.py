@@ -59,6 +59,17 @@ class PreconditionFailed(ServiceError):
     public_detail = "The user has changed since that ETag."
 
 
+class WriteConflict(ServiceError):
+    """Another request changed the user between this request's read and its write."""
+
+    status, code = 503, "WRITE_CONFLICT"
+    public_detail = "Another request changed this user at the same moment; nothing was written. Retry."
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client to retry: the race is over by then."""
+        return {"Retry-After": "1"}
+
+
 class DatabaseUnavailable(ServiceError):
     """The database could not be reached in time."""
 

@@ -8,8 +8,11 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from .emails import UnusableDomain, email_key
+
 NAME_LENGTH = validate.Length(min=1, max=255)
 EMAIL_LENGTH = validate.Length(max=255)
+VALID_EMAIL = validate.Email()
 # What _printable refuses, as the spec's ECMA-262 pattern (C0 and C1 controls). A lone
 # surrogate cannot be written in a pattern every validator compiles; descriptions name it.
 PRINTABLE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
@@ -27,7 +30,7 @@ def _email(**kwargs: Any) -> fields.Email:
     """Make an email field: a valid address of at most 255 characters."""
     metadata = {"example": "ada@example.com", "maxLength": 255, "pattern": PRINTABLE}
     return fields.Email(
-        validate=[EMAIL_LENGTH, _printable],
+        validate=[EMAIL_LENGTH, _printable, _has_key],
         metadata={**metadata, "description": f"A valid address. {PRINTABLE_NOTE}"},
         **kwargs,
     )
@@ -40,6 +43,17 @@ def _name(**kwargs: Any) -> fields.String:
         metadata={"example": "Ada Lovelace", "pattern": PRINTABLE, "description": PRINTABLE_NOTE},
         **kwargs,
     )
+
+
+def _has_key(value: str) -> None:
+    """Refuse a valid address that has no email key, because IDNA refuses its domain."""
+    try:
+        VALID_EMAIL(value)
+        email_key(value)
+    except ma.ValidationError:
+        pass  # not an address at all: the Email field says so, once
+    except UnusableDomain as exc:
+        raise ma.ValidationError(str(exc)) from None
 
 
 class UserSchema(ma.Schema):
@@ -77,7 +91,7 @@ class UserListArgsSchema(ma.Schema):
     email = fields.String(
         validate=[EMAIL_LENGTH, _printable],
         metadata={
-            "description": f"Only the user with this email (ignoring case). {PRINTABLE_NOTE}",
+            "description": f"Only the user with this address, in any spelling. {PRINTABLE_NOTE}",
             "pattern": PRINTABLE,
         },
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from . import db, queries
-from .errors import EmailTaken, PreconditionFailed, UserNotFound
+from .emails import email_key
+from .errors import EmailTaken, PreconditionFailed, UserNotFound, WriteConflict
 
 User = dict[str, Any]
 ANY = "*"
@@ -15,6 +18,9 @@ ANY = "*"
 MAX_ID = 2**63 - 1
 # More rows than any table holds: a page past it is empty, and the offset stays 64-bit.
 MAX_OFFSET = 2**62
+# Snowflake's error number when a hybrid table refuses a second holder of a PRIMARY KEY or
+# UNIQUE value (the emulator raises it too, for the same refusal).
+UNIQUE_VIOLATION = 200001
 
 
 def etag(user: User) -> str:
@@ -36,11 +42,15 @@ def get_user(user_id: int) -> User:
 
 def list_users(*, email: str | None, page: int, page_size: int) -> tuple[list[User], int]:
     """Return one page of users in id order and the number of users that match."""
+    try:
+        key = None if email is None else email_key(email)
+    except ValueError:
+        return [], 0  # no user holds an address that has no key
     with db.connection() as conn:
         rows = queries.run(
             conn,
             "list_users",
-            email=email,
+            email_key=key,
             offset=min((page - 1) * page_size, MAX_OFFSET),
             page_size=page_size,
         )
@@ -49,12 +59,18 @@ def list_users(*, email: str | None, page: int, page_size: int) -> tuple[list[Us
 
 
 def create_user(*, email: str, name: str) -> User:
-    """Create a user, or raise EmailTaken when another has the email (ignoring case)."""
+    """Create a user, or raise EmailTaken when another holds the same address in any spelling."""
     now = _now()
-    with db.connection() as conn:
+    with db.connection() as conn, _refused_key():
         user_id = int(queries.run(conn, "next_user_id")[0]["id"])
         inserted = queries.run(
-            conn, "insert_user", id=user_id, email=email, name=name, now=_sql_time(now)
+            conn,
+            "insert_user",
+            id=user_id,
+            email=email,
+            email_key=email_key(email),
+            name=name,
+            now=_sql_time(now),
         )
     if not _affected(inserted):
         raise EmailTaken()
@@ -71,37 +87,68 @@ def create_user(*, email: str, name: str) -> User:
 def update_user(
     user_id: int, *, email: str | None = None, name: str | None = None, if_match: str | None
 ) -> User:
-    """Change a user's email and/or name; None keeps the current value."""
-    versions = None if if_match is None else _versions(if_match)
-    with db.connection() as conn:
+    """Change a user's email and/or name (None keeps it); return exactly what the write stored.
+
+    404, 412 and 409 come from the first statement's read. The write is conditioned on the
+    version read, so a write that lands is known exactly; one that lost a race to another
+    write answers 412 when If-Match was sent (the version it named is gone), else 503.
+    """
+    new_key = None if email is None else email_key(email)
+    with db.connection() as conn, _refused_key():
+        read = queries.run(conn, "get_user_for_update", id=user_id, email_key=new_key)
+        current = _one(read)
+        if if_match is not None and not matches(if_match, current):
+            raise PreconditionFailed()
+        if read[0]["taken"]:
+            raise EmailTaken()
+        user = _changed(current, email=email, name=name)
         updated = queries.run(
             conn,
             "update_user",
             id=user_id,
-            email=email,
-            name=name,
-            now=_sql_time(_now()),
-            versions=versions,
+            email=user["email"],
+            email_key=read[0]["email_key"] if new_key is None else new_key,
+            name=user["name"],
+            now=_sql_time(user["updated_at"]),
+            version=current["version"],
         )
-        user = _one(queries.run(conn, "get_user", id=user_id))
     if not _affected(updated):
-        if if_match is not None and not matches(if_match, user):
-            raise PreconditionFailed()
-        raise EmailTaken()
+        raise PreconditionFailed() if if_match is not None else WriteConflict()
     return user
 
 
 def delete_user(user_id: int, *, if_match: str | None) -> None:
-    """Delete a user, or raise UserNotFound / PreconditionFailed."""
+    """Delete a user, or raise UserNotFound / PreconditionFailed, in one statement."""
     versions = None if if_match is None else _versions(if_match)
     with db.connection() as conn:
-        deleted = queries.run(conn, "delete_user", id=user_id, versions=versions)
-        if not _affected(deleted):
-            # Only a failed conditional delete pays this second statement, to tell 404 from 412.
-            if versions is not None:
-                _one(queries.run(conn, "get_user", id=user_id))
-                raise PreconditionFailed()
-            raise UserNotFound()
+        [counts] = queries.run(conn, "delete_user", id=user_id, versions=versions)
+    if int(counts["number of rows deleted"]):
+        return
+    if int(counts["number of rows updated"]):
+        raise PreconditionFailed()
+    raise UserNotFound()
+
+
+@contextmanager
+def _refused_key() -> Iterator[None]:
+    """Answer 409 when the table itself refuses a second holder of an email_key (hybrid)."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "errno", None) == UNIQUE_VIOLATION:
+            raise EmailTaken() from exc
+        raise
+
+
+def _changed(current: User, *, email: str | None, name: str | None) -> User:
+    """Return the user as the write will leave it: one version on, updated now."""
+    return {
+        **current,
+        "email": current["email"] if email is None else email,
+        "name": current["name"] if name is None else name,
+        "updated_at": _now(),
+        "version": current["version"] + 1,
+    }
 
 
 def _versions(header: str, *, weak: bool = False) -> str | None:

@@ -1,0 +1,97 @@
+"""The administrator's commands: `flask --app userservice init-db [--hybrid]` and `migrate`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from flask import Flask
+
+from . import db, queries
+from .emails import email_key
+
+# Rows read and keyed per statement pair: large enough that a million users take a few
+# thousand statements, small enough that one batch's JSON stays far below Snowflake's limits.
+BATCH_SIZE = 1000
+
+
+@dataclass
+class Migration:
+    """What `migrate` did: keys stored, and the addresses a human must look at."""
+
+    filled: int = 0
+    unkeyable: list[dict[str, Any]] = field(default_factory=list)
+    shared: list[dict[str, Any]] = field(default_factory=list)
+
+
+def migrate(batch_size: int = BATCH_SIZE) -> Migration:
+    """Add email_key to the users table and fill it, a batch at a time; safe to run again."""
+    done = Migration()
+    with db.connection() as conn:
+        queries.run(conn, "add_users_email_key")
+        after = 0
+        while batch := queries.run(
+            conn, "users_without_email_key", after=after, batch_size=batch_size
+        ):
+            keys = []
+            for row in batch:
+                try:
+                    keys.append({"id": int(row["id"]), "key": email_key(row["email"])})
+                except ValueError:
+                    done.unkeyable.append(row)
+            if keys:
+                filled = queries.run(conn, "fill_email_keys", keys=json.dumps(keys))
+                done.filled += int(filled[0]["number of rows updated"])
+            after = int(batch[-1]["id"])
+        done.shared = queries.run(conn, "users_sharing_an_email_key")
+    return done
+
+
+@click.command("init-db")
+@click.option(
+    "--hybrid",
+    is_flag=True,
+    help="Create the users table as a Snowflake hybrid table (PRIMARY KEY and UNIQUE enforced).",
+)
+def init_db_command(hybrid: bool) -> None:
+    """Create the users table and its sequence; an existing users table is left as it is."""
+    db.create_schema(hybrid=hybrid)
+    kind = "hybrid" if hybrid else "standard"
+    click.echo(f"Created the users table ({kind}, unless one existed) and its sequence.")
+
+
+@click.command("migrate")
+@click.option(
+    "--batch-size",
+    default=BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Users keyed per statement.",
+)
+def migrate_command(batch_size: int) -> None:
+    """Add and fill email_key on a users table of the earlier shape; report shared addresses.
+
+    Exits 1 while some addresses have no key or share one with another user, so that a
+    deployment notices; fix those users, then run it again.
+    """
+    done = migrate(batch_size)
+    click.echo(f"email_key: filled {done.filled} users.")
+    for row in done.unkeyable:
+        click.echo(f"no key (IDNA refuses the domain): user {row['id']} <{row['email']}>", err=True)
+    for row in done.shared:
+        click.echo(
+            f"shared key {row['email_key']}: user {row['id']} <{row['email']}>", err=True
+        )
+    if done.unkeyable or done.shared:
+        raise click.ClickException(
+            f"{len(done.unkeyable)} addresses have no key and {len(done.shared)} share one "
+            "with another user: change those users' emails, then run migrate again."
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands with the app's `flask` CLI."""
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(migrate_command)
