@@ -74,6 +74,14 @@ def access_log() -> Iterator[list[logging.LogRecord]]:
     logger.setLevel(previous)
 
 
+def use_hybrid_table(app: Flask) -> None:
+    """Replace the app's users table (made at start) with an empty hybrid one, via init-db."""
+    with app.app_context(), db.connection() as conn:
+        conn.cursor().execute("DROP TABLE users")
+    result = app.test_cli_runner().invoke(args=["init-db", "--hybrid"])
+    assert result.exit_code == 0, result.output
+
+
 def make_user(client: FlaskClient, email: str = "ada@example.com", name: str = "Ada") -> Any:
     """Create a user through the API and return its JSON."""
     response = client.post("/api/v1/users", json={"email": email, "name": name})

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from . import db, queries
 from .emails import email_key
@@ -55,6 +56,7 @@ def migrate(batch_size: int = BATCH_SIZE) -> Migration:
     is_flag=True,
     help="Create the users table as a Snowflake hybrid table (PRIMARY KEY and UNIQUE enforced).",
 )
+@with_appcontext
 def init_db_command(hybrid: bool) -> None:
     """Create the users table and its sequence; an existing users table is left as it is."""
     db.create_schema(hybrid=hybrid)
@@ -70,6 +72,7 @@ def init_db_command(hybrid: bool) -> None:
     type=click.IntRange(1, 10_000),
     help="Users keyed per statement.",
 )
+@with_appcontext
 def migrate_command(batch_size: int) -> None:
     """Add and fill email_key on a users table of the earlier shape; report shared addresses.
 
