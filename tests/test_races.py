@@ -231,9 +231,7 @@ def test_parallel_puts_without_if_match_answer_with_their_own_write(racing_app):
 
     wins = {i: r for i, r in enumerate(responses) if r.status_code == 200}
     assert len(wins) >= 1
-    assert set(outcome([r for r in responses if r.status_code != 200])) <= {
-        (503, "WRITE_CONFLICT")
-    }
+    assert set(outcome([r for r in responses if r.status_code != 200])) <= {(503, "WRITE_CONFLICT")}
     for i, r in wins.items():
         assert (r.get_json()["email"], r.get_json()["name"]) == (f"put{i}@example.com", f"P{i}")
     etags = sorted(r.headers["ETag"] for r in wins.values())

@@ -84,9 +84,7 @@ def migrate_command(batch_size: int) -> None:
     for row in done.unkeyable:
         click.echo(f"no key (IDNA refuses the domain): user {row['id']} <{row['email']}>", err=True)
     for row in done.shared:
-        click.echo(
-            f"shared key {row['email_key']}: user {row['id']} <{row['email']}>", err=True
-        )
+        click.echo(f"shared key {row['email_key']}: user {row['id']} <{row['email']}>", err=True)
     if done.unkeyable or done.shared:
         raise click.ClickException(
             f"{len(done.unkeyable)} addresses have no key and {len(done.shared)} share one "

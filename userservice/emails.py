@@ -9,6 +9,8 @@ and `xn--bcher-kva.de` are one domain, while `straße.de` and `strasse.de` are t
 knows them.
 """
 
+# ruff: noqa: RUF002  (the docstring names look-alike letters on purpose)
+
 from __future__ import annotations
 
 import unicodedata

@@ -66,9 +66,8 @@ def _as_unique_violation(exc: Exception) -> Exception | None:
 
     if not (isinstance(exc, duckdb.ConstraintException) and "Duplicate key" in str(exc)):
         return None
-    return IntegrityError(
-        msg="Duplicate key value violates unique constraint", errno=UNIQUE_VIOLATION, sqlstate="22000"
-    )
+    message = "Duplicate key value violates unique constraint"
+    return IntegrityError(msg=message, errno=UNIQUE_VIOLATION, sqlstate="22000")
 
 
 class _SerialConnection:

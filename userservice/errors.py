@@ -63,7 +63,7 @@ class WriteConflict(ServiceError):
     """Another request changed the user between this request's read and its write."""
 
     status, code = 503, "WRITE_CONFLICT"
-    public_detail = "Another request changed this user at the same moment; nothing was written. Retry."
+    public_detail = "Another request changed this user at the same moment; nothing was written."
 
     def headers(self) -> dict[str, str]:
         """Tell the client to retry: the race is over by then."""
