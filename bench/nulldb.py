@@ -27,10 +27,11 @@ DML_ANSWERS = {
         ("number of rows updated", "number of multi-joined rows updated"),
         [(1, 0)],
     ),
-    "delete_user": (("number of rows deleted",), [(1,)]),
+    "delete_user": (("number of rows updated", "number of rows deleted"), [(0, 1)]),
     "ping": (("OK",), [(1,)]),
     "create_users_id_seq": (("status",), [("USERS_ID_SEQ successfully created.",)]),
     "create_users_table": (("status",), [("Table USERS successfully created.",)]),
+    "create_users_hybrid_table": (("status",), [("Table USERS successfully created.",)]),
 }
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
@@ -112,6 +113,9 @@ class NullCursor:
         """Return the column names and rows Snowflake would for statement `name`."""
         if name == "get_user":
             return USER_COLUMNS, [_user_row(int(values["id"]))]
+        if name == "get_user_for_update":
+            row = _user_row(int(values["id"]))
+            return (*USER_COLUMNS, "EMAIL_KEY", "TAKEN"), [(*row, row[1], False)]
         if name == "next_user_id":
             return ("ID",), [(self._connection.next_id(),)]
         if name == "list_users":
@@ -126,7 +130,7 @@ def _user_row(user_id: int) -> tuple[Any, ...]:
 
 def _list_page(values: dict[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
     """Answer list_users: the total on every row, then the page (one NULL row when empty)."""
-    total = 1 if values["email"] is not None else USERS_IN_TABLE
+    total = 1 if values["email_key"] is not None else USERS_IN_TABLE
     first = int(values["offset"]) + 1
     last = min(total, int(values["offset"]) + int(values["page_size"]))
     rows = [(total, *_user_row(i)) for i in range(first, last + 1)]

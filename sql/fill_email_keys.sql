@@ -3,6 +3,9 @@
 -- service itself, or a concurrent run) keeps it.
 -- Returns: one row (number of rows updated, number of multi-joined rows updated).
 UPDATE users
-SET email_key = fill.value:key::VARCHAR
-FROM TABLE(FLATTEN(INPUT => PARSE_JSON(:keys))) AS fill
-WHERE users.id = fill.value:id::NUMBER AND users.email_key IS NULL
+SET email_key = fill.email_key
+FROM (
+    SELECT value:id::NUMBER(19, 0) AS id, value:key::VARCHAR AS email_key
+    FROM TABLE(FLATTEN(INPUT => PARSE_JSON(:keys)))
+) AS fill
+WHERE users.id = fill.id AND users.email_key IS NULL

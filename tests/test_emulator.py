@@ -53,3 +53,22 @@ def test_concurrent_updates_of_one_table_never_fail(app):
 
     assert sorted(statuses) == [200] * 40 + [204] * 8
     assert client.get("/api/v1/users").get_json() == []
+
+
+def test_a_data_dir_from_before_email_key_is_upgraded_at_start(settings, make_app):
+    first = make_app(settings)
+    with first.app_context(), db.connection() as conn:
+        cursor = conn.cursor()
+        cursor.execute("ALTER TABLE users DROP COLUMN email_key")
+        cursor.execute(
+            "INSERT INTO users VALUES (7, 'Ada@Example.com', 'Ada', '2026-01-01', '2026-01-01', 1)"
+        )
+    db.get_from(first).close()
+
+    client = make_app(settings).test_client()
+
+    assert [u["id"] for u in client.get("/api/v1/users?email=ada@EXAMPLE.com").get_json()] == [7]
+    assert (
+        client.post("/api/v1/users", json={"email": "ADA@example.com", "name": "A"}).status_code
+        == 409
+    )

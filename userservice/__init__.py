@@ -36,4 +36,5 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     if settings.use_emulator:
         with app.app_context():
             db.create_schema()
+            cli.migrate()  # a data directory from before email_key existed
     return app

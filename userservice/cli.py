@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from .emails import email_key
 # Rows read and keyed per statement pair: large enough that a million users take a few
 # thousand statements, small enough that one batch's JSON stays far below Snowflake's limits.
 BATCH_SIZE = 1000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +49,13 @@ def migrate(batch_size: int = BATCH_SIZE) -> Migration:
                 done.filled += int(filled[0]["number of rows updated"])
             after = int(batch[-1]["id"])
         done.shared = queries.run(conn, "users_sharing_an_email_key")
+    if done.unkeyable or done.shared:
+        log.warning(
+            "%d users have no email key and %d share one; `flask --app userservice migrate` "
+            "lists them",
+            len(done.unkeyable),
+            len(done.shared),
+        )
     return done
 
 
