@@ -360,3 +360,29 @@ def test_statements_per_request_stay_within_budget(client, access_log):
 
     counts = [(r.method, r.db_statements) for r in access_log]
     assert counts == [("POST", 2), ("GET", 1), ("GET", 1), ("PUT", 2), ("PATCH", 2), ("DELETE", 1)]
+
+
+def test_failed_writes_decide_from_their_own_statements_within_budget(client, access_log):
+    ada = make_user(client)
+    bob = make_user(client, "bob@example.com", "Bob")
+    calls = [
+        ("PUT", f"{USERS}/999", {"email": "c@x.io", "name": "C"}, {}, 404),
+        ("PUT", f"{USERS}/{bob['id']}", {"email": "ADA@example.com", "name": "B"}, {}, 409),
+        ("PATCH", f"{USERS}/{bob['id']}", {"name": "B"}, {"If-Match": '"v9"'}, 412),
+        ("DELETE", f"{USERS}/{ada['id']}", None, {"If-Match": '"v9"'}, 412),
+        ("DELETE", f"{USERS}/999", None, {"If-Match": '"v1"'}, 404),
+        ("DELETE", f"{USERS}/999", None, {}, 404),
+    ]
+    for method, path, body, headers, status in calls:
+        assert client.open(path, method=method, json=body, headers=headers).status_code == status
+
+    counts = [(r.method, r.status, r.db_statements) for r in access_log[2:]]
+    assert counts == [
+        ("PUT", 404, 1),
+        ("PUT", 409, 1),
+        ("PATCH", 412, 1),
+        ("DELETE", 412, 1),
+        ("DELETE", 404, 1),
+        ("DELETE", 404, 1),
+    ]
+    assert client.get(USERS).get_json() == [ada, bob]

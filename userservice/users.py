@@ -102,18 +102,9 @@ def update_user(
         if read[0]["taken"]:
             raise EmailTaken()
         user = _changed(current, email=email, name=name)
-        updated = queries.run(
-            conn,
-            "update_user",
-            id=user_id,
-            email=user["email"],
-            email_key=read[0]["email_key"] if new_key is None else new_key,
-            name=user["name"],
-            now=_sql_time(user["updated_at"]),
-            version=current["version"],
-        )
-    if not _affected(updated):
-        raise PreconditionFailed() if if_match is not None else WriteConflict()
+        key = read[0]["email_key"] if new_key is None else new_key
+        if not _write(conn, user, key, read_version=current["version"]):
+            raise PreconditionFailed() if if_match is not None else WriteConflict()
     return user
 
 
@@ -138,6 +129,21 @@ def _refused_key() -> Iterator[None]:
         if getattr(exc, "errno", None) == UNIQUE_VIOLATION:
             raise EmailTaken() from exc
         raise
+
+
+def _write(conn: Any, user: User, key: str | None, *, read_version: int) -> bool:
+    """Store the user if it is still at the version read; tell whether it was."""
+    updated = queries.run(
+        conn,
+        "update_user",
+        id=user["id"],
+        email=user["email"],
+        email_key=key,
+        name=user["name"],
+        now=_sql_time(user["updated_at"]),
+        version=read_version,
+    )
+    return bool(_affected(updated))
 
 
 def _changed(current: User, *, email: str | None, name: str | None) -> User:
