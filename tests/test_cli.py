@@ -93,7 +93,10 @@ def test_init_db_hybrid_makes_a_table_that_refuses_a_second_holder_of_a_key(app)
     execute(app, insert, [1, "a@x.io"])
     with pytest.raises(IntegrityError) as refused:
         execute(app, insert, [2, "A@x.io"])
-    assert refused.value.errno == users.UNIQUE_VIOLATION
+    assert (refused.value.errno, refused.value.raw_msg) == (
+        users.DUPLICATE_KEY,
+        users.DUPLICATE_KEY_MESSAGE,
+    )
     assert execute(app, "SELECT id FROM users") == [(1,)]
 
 

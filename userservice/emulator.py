@@ -62,12 +62,11 @@ def _as_unique_violation(exc: Exception) -> Exception | None:
     import duckdb
     from snowflake.connector.errors import IntegrityError
 
-    from .users import UNIQUE_VIOLATION
+    from .users import DUPLICATE_KEY, DUPLICATE_KEY_MESSAGE
 
     if not (isinstance(exc, duckdb.ConstraintException) and "Duplicate key" in str(exc)):
         return None
-    message = "Duplicate key value violates unique constraint"
-    return IntegrityError(msg=message, errno=UNIQUE_VIOLATION, sqlstate="22000")
+    return IntegrityError(msg=DUPLICATE_KEY_MESSAGE, errno=DUPLICATE_KEY, sqlstate="22000")
 
 
 class _SerialConnection:

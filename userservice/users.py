@@ -18,9 +18,11 @@ ANY = "*"
 MAX_ID = 2**63 - 1
 # More rows than any table holds: a page past it is empty, and the offset stays 64-bit.
 MAX_OFFSET = 2**62
-# Snowflake's error number when a hybrid table refuses a second holder of a PRIMARY KEY or
-# UNIQUE value (the emulator raises it too, for the same refusal).
-UNIQUE_VIOLATION = 200001
+# A hybrid table's refusal of a duplicate key. Snowflake documents 200001 (22000) for a
+# PRIMARY KEY and shows the UNIQUE refusal only by its message ('Duplicate key value violates
+# unique constraint "SYS_INDEX_..."'), so both are recognised; the emulator raises both.
+DUPLICATE_KEY = 200001
+DUPLICATE_KEY_MESSAGE = "Duplicate key value violates unique constraint"
 
 
 def etag(user: User) -> str:
@@ -74,14 +76,8 @@ def create_user(*, email: str, name: str) -> User:
         )
     if not _affected(inserted):
         raise EmailTaken()
-    return {
-        "id": user_id,
-        "email": email,
-        "name": name,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-    }
+    written = {"email": email, "name": name, "created_at": now, "updated_at": now}
+    return {"id": user_id, **written, "version": 1}
 
 
 def update_user(
@@ -126,7 +122,8 @@ def _refused_key() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if getattr(exc, "errno", None) == UNIQUE_VIOLATION:
+        errno, message = getattr(exc, "errno", None), str(getattr(exc, "raw_msg", ""))
+        if errno == DUPLICATE_KEY or message.startswith(DUPLICATE_KEY_MESSAGE):
             raise EmailTaken() from exc
         raise
 
