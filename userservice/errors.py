@@ -47,7 +47,7 @@ class UserNotFound(ServiceError):
 
 
 class EmailTaken(ServiceError):
-    """Another user already has that email, ignoring case."""
+    """Another user already holds that address, in any spelling."""
 
     status, code, public_detail = 409, "EMAIL_TAKEN", "Another user already has this email."
 

@@ -58,7 +58,7 @@ class Users(MethodView):
     @blp.problems(400, 409, 413, 415, 503)
     @blp.doc(responses={201: {"links": USER_LINKS}})
     def post(self, data: dict[str, str]) -> tuple[users.User, dict[str, str]]:
-        """Create a user; the email must not be taken (ignoring case)."""
+        """Create a user; no other user may hold the address in any spelling."""
         user = users.create_user(**data)
         return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
 
