@@ -68,6 +68,10 @@ def test_migrate_is_safe_to_run_twice_and_the_service_then_uses_the_key(earlier)
     client = earlier.test_client()
     taken = client.post(USERS, json={"email": "ADA@EXAMPLE.COM", "name": "A"})
     assert (taken.status_code, taken.get_json()["code"]) == (409, "EMAIL_TAKEN")
+    assert client.patch(f"{USERS}/2", json={"name": "Keeps a shared key"}).status_code == 200
+    assert (
+        client.put(f"{USERS}/2", json={"email": "οδος@example.gr", "name": "N"}).status_code == 200
+    )
     assert [u["id"] for u in client.get(USERS, query_string={"email": "ΟΔΟΣ@example.gr"}).json] == [
         2,
         3,
@@ -107,3 +111,16 @@ def test_a_key_the_hybrid_table_refuses_answers_409_email_taken(app):
 
     with app.test_request_context(), pytest.raises(users.EmailTaken), users._refused_key():
         execute(app, insert, [2])
+
+
+def test_once_the_reported_users_are_fixed_migrate_exits_0(earlier):
+    runner = earlier.test_cli_runner()
+    runner.invoke(args=["migrate"])
+    client = earlier.test_client()
+    for user_id, email in [(3, "odos@example.gr"), (5, "x@example.de"), (6, "bob@example.com")]:
+        response = client.put(f"{USERS}/{user_id}", json={"email": email, "name": "N"})
+        assert response.status_code == 200, response.get_json()
+
+    result = runner.invoke(args=["migrate"])
+
+    assert (result.exit_code, result.output) == (0, "email_key: filled 0 users.\n")
