@@ -26,6 +26,7 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/sqlfluff lint sql/
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/pytest
 
@@ -41,6 +42,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint sql/
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/cfn-lint template.yaml
 

@@ -7,8 +7,12 @@
 -- Returns: one row (number of rows updated, number of rows deleted): (0, 1) deleted,
 -- (1, 0) the user is at another version (412), (0, 0) no such user (404).
 MERGE INTO users AS target
-USING (SELECT :id AS id, :versions AS versions) AS source
-ON target.id = source.id
+USING (
+    SELECT
+        :id AS id,
+        :versions AS versions
+) AS source
+    ON target.id = source.id
 WHEN MATCHED AND (
     source.versions IS NULL
     OR CONCAT(',', source.versions, ',') LIKE CONCAT('%,', target.version, ',%')

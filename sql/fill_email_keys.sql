@@ -5,7 +5,9 @@
 UPDATE users
 SET email_key = fill.email_key
 FROM (
-    SELECT value:id::NUMBER(19, 0) AS id, value:key::VARCHAR AS email_key
+    SELECT
+        value:id::NUMBER(19, 0) AS id,
+        value:key::VARCHAR AS email_key
     FROM TABLE(FLATTEN(INPUT => PARSE_JSON(:keys)))
 ) AS fill
 WHERE users.id = fill.id AND users.email_key IS NULL

@@ -5,10 +5,17 @@
 -- user keeps the key it holds (even one that migrate reported shared).
 -- Returns: zero or one row (id, email, email_key, name, created_at, updated_at, version,
 -- taken).
-SELECT id, email, email_key, name, created_at, updated_at, version,
-       email_key IS DISTINCT FROM :email_key AND EXISTS (
-           SELECT 1 FROM users AS other
-           WHERE other.email_key = :email_key AND other.id <> :id
-       ) AS taken
+SELECT
+    id,
+    email,
+    email_key,
+    name,
+    created_at,
+    updated_at,
+    version,
+    email_key IS DISTINCT FROM :email_key AND EXISTS (
+        SELECT 1 FROM users AS other
+        WHERE other.email_key = :email_key AND other.id <> :id
+    ) AS taken
 FROM users
 WHERE id = :id

@@ -4,13 +4,26 @@
 -- Returns: at least one row (total, id, email, name, created_at, updated_at, version);
 -- when the page is empty, one row with the total and NULLs.
 WITH matching AS (
-    SELECT id, email, name, created_at, updated_at, version,
-           ROW_NUMBER() OVER (ORDER BY id) AS position
+    SELECT
+        id,
+        email,
+        name,
+        created_at,
+        updated_at,
+        version,
+        ROW_NUMBER() OVER (ORDER BY id) AS position
     FROM users
     WHERE :email_key IS NULL OR email_key = :email_key
 )
-SELECT counted.total, page.id, page.email, page.name, page.created_at, page.updated_at,
-       page.version
+
+SELECT
+    counted.total,
+    page.id,
+    page.email,
+    page.name,
+    page.created_at,
+    page.updated_at,
+    page.version
 FROM (SELECT COUNT(*) AS total FROM matching) AS counted
 LEFT JOIN matching AS page
     ON page.position > :offset AND page.position <= :offset + :page_size

@@ -1,3 +1,3 @@
 -- Take the next user id from the sequence (first statement of a create).
 -- Returns: one row (id).
-SELECT users_id_seq.NEXTVAL AS id
+SELECT users_id_seq.nextval AS id

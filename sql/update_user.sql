@@ -7,17 +7,19 @@
 -- race; on a hybrid table its UNIQUE (email_key) refuses a second holder too (error 200001).
 -- Returns: one row (number of rows updated, number of multi-joined rows updated): 1 or 0.
 UPDATE users
-SET email = :email,
+SET
+    email = :email,
     email_key = :email_key,
     name = :name,
     updated_at = TO_TIMESTAMP_NTZ(:now),
     version = :version + 1
-WHERE id = :id
-  AND version = :version
-  AND (
-      email_key = :email_key
-      OR NOT EXISTS (
-          SELECT 1 FROM users AS other
-          WHERE other.email_key = :email_key AND other.id <> :id
-      )
-  )
+WHERE
+    id = :id
+    AND version = :version
+    AND (
+        email_key = :email_key
+        OR NOT EXISTS (
+            SELECT 1 FROM users AS other
+            WHERE other.email_key = :email_key AND other.id <> :id
+        )
+    )

@@ -71,7 +71,7 @@ def test_the_table_privileges_are_exactly_what_the_sql_files_need():
                 needed |= set(re.findall(r"\bTHEN\s+(INSERT|UPDATE|DELETE)\b", sql))
 
     assert grants_to_the_service()["TABLE USERSERVICE.PUBLIC.USERS"] == needed
-    assert any("NEXTVAL" in q.sql for q in catalogue.values())
+    assert any("NEXTVAL" in q.sql.upper() for q in catalogue.values())
 
 
 def test_nothing_broad_is_granted_and_no_statement_uses_accountadmin():
