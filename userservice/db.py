@@ -66,6 +66,7 @@ class Database:
             return
         if self._pool is not None:
             self._pool.close()
+            log.info("closed the connection pool of process %d", self._pid)
         if self._emulator is not None:
             self._emulator.close()
 
