@@ -2,8 +2,9 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from userservice import logs
+from userservice import db, logs
 from userservice.settings import Settings
 
 _settings = Settings.from_env()
@@ -33,3 +34,10 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close the exiting worker's pool, so its database sessions end with it."""
+    app = getattr(worker, "wsgi", None)  # None when the app failed to load
+    if app is not None and db.EXTENSION_KEY in getattr(app, "extensions", {}):
+        db.get_from(app).close()

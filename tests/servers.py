@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,6 +113,12 @@ class EmulatorServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def stop(self) -> None:
+        """Stop the server with SIGTERM, as an orderly shutdown would, and wait for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
     def pause(self) -> None:
         """Freeze the server with SIGSTOP: it keeps its sockets but answers nothing."""
         assert self.proc is not None
@@ -121,3 +128,28 @@ class EmulatorServer:
         """Thaw a paused server."""
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """Listen on a free port, accept every connection and never answer; yield the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return  # the listener was closed
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        listener.close()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from servers import call, emulator_env, free_port, gunicorn
+from servers import call, emulator_env, free_port, gunicorn, workers
 
 
 def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
@@ -28,3 +28,13 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
         assert (status, read) == (200, created)
         assert call(port, "DELETE", f"/api/v1/users/{created['id']}")[0] == 204
         assert call(port, "GET", f"/api/v1/users/{created['id']}")[0] == 404
+
+
+def test_a_worker_closes_its_connection_pool_when_it_exits(tmp_path):
+    port = free_port()
+    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")) as proc:
+        assert call(port, "GET", "/api/v1/users")[0] == 200
+        (worker,) = workers(proc.pid)
+    output = proc.stdout.read() if proc.stdout else ""
+    messages = [json.loads(line)["message"] for line in output.splitlines() if line.startswith("{")]
+    assert f"closed the connection pool of process {worker}" in messages

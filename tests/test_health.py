@@ -27,10 +27,14 @@ def test_readiness_pings_the_database_and_reports_the_pool(client):
         "idle": 1,
         "in_use": 0,
         "waiting": 0,
+        "connecting": 0,
+        "checking": 0,
         "created": 1,
         "discarded": 0,
         "timeouts": 0,
         "checkouts": body["pool"]["checkouts"],
+        "connect_failures": 0,
+        "abandoned": 0,
     }
 
 

@@ -1,16 +1,25 @@
-"""Build the function that opens a Snowflake connection: endpoint, login and session settings."""
+"""Open Snowflake connections (endpoint, login, session settings) and classify their errors."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .credentials import Credentials, is_login_refused
+from .secrets_manager import SecretError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+# Errnos that mean the session or connection is gone: 2500xx are the connector's own (could
+# not connect, connection closed), 3901xx Snowflake's (session or token expired).
+SESSION_GONE = frozenset({250001, 250002, 390111, 390112, 390113, 390114, 390115})
+# Errnos that mean "busy, retry" while the session stays sound. 000625: the statement was
+# aborted waiting for a table's lock, because more than 20 statements already waited for it,
+# or because it waited past LOCK_TIMEOUT. 000630: the statement ran past
+# STATEMENT_TIMEOUT_IN_SECONDS (or sat queued past STATEMENT_QUEUED_TIMEOUT_IN_SECONDS).
+BUSY = frozenset({625, 630})
 
 
 def snowflake_connector(
@@ -59,15 +68,58 @@ def session_options(settings: Settings) -> dict[str, Any]:
         "login_timeout": s.snowflake_login_timeout,
         "network_timeout": s.snowflake_network_timeout,
         "socket_timeout": s.snowflake_socket_timeout,
+        "backoff_policy": steady_backoff,
         "application": "userservice",
         "session_parameters": {
             "QUERY_TAG": json.dumps(tag, separators=(",", ":")),
             "STATEMENT_TIMEOUT_IN_SECONDS": s.snowflake_statement_timeout,
+            # A statement still queued when we have answered 503 must not run later.
+            "STATEMENT_QUEUED_TIMEOUT_IN_SECONDS": s.snowflake_statement_timeout,
+            "LOCK_TIMEOUT": s.snowflake_lock_timeout,
             "TIMEZONE": "UTC",
             "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
         },
     }
     return {key: value for key, value in options.items() if value is not None}
+
+
+def steady_backoff() -> Iterator[int]:
+    """Yield the connector's sleep between retries: 1 s, always.
+
+    The connector checks network_timeout only between attempts and sleeps its backoff in full
+    (by default up to 16 s), so its worst case is network_timeout + one sleep + socket_timeout;
+    a steady 1 s keeps that inside the time budget. It truncates sleeps to whole seconds.
+    """
+    while True:
+        yield 1
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Tell whether an error means the connection, not the statement, failed."""
+    from snowflake.connector import errors
+
+    if isinstance(exc, SecretError) or is_login_refused(exc):
+        return True
+    # HttpError: the endpoint refused the request itself (a 401 for a session a restarted
+    # server no longer knows, say); the session is unusable, whatever the statement.
+    if isinstance(exc, (errors.OperationalError, errors.InterfaceError, errors.HttpError, OSError)):
+        return True
+    return isinstance(exc, errors.DatabaseError) and exc.errno in SESSION_GONE
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Tell whether Snowflake turned a statement away for contention or time, session intact."""
+    from snowflake.connector.errors import DatabaseError
+
+    return isinstance(exc, DatabaseError) and exc.errno in BUSY
+
+
+def describe(exc: BaseException) -> str:
+    """Name an error by its type and Snowflake codes only; its message may quote a host or SQL."""
+    errno, sqlstate = getattr(exc, "errno", None), getattr(exc, "sqlstate", None)
+    codes = [f"{errno:06d}" if isinstance(errno, int) and errno > 0 else ""]
+    codes.append(f"({sqlstate})" if sqlstate and sqlstate != "n/a" else "")
+    return " ".join([type(exc).__name__, *filter(None, codes)])
 
 
 def _snowflake_connect() -> Callable[..., Any]:

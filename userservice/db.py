@@ -7,38 +7,37 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 
 from . import emulator, queries
-from .connector import snowflake_connector
-from .credentials import is_login_refused
-from .errors import DatabaseUnavailable
+from .connector import describe, is_busy, is_connection_error, snowflake_connector
+from .errors import DatabaseBusy, DatabaseUnavailable, ServiceError
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
-from .secrets_manager import SecretError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .hooks import RequestFigures
 
 EXTENSION_KEY = "userservice.db"
 SCHEMA = ("create_users_id_seq", "create_users_table")
 HYBRID_SCHEMA = ("create_users_id_seq", "create_users_hybrid_table")
-# Connector errnos that mean the session or connection is gone: 2500xx are the connector's
-# own (could not connect, connection closed), 3901xx Snowflake's (session or token expired).
-SESSION_GONE = frozenset({250001, 250002, 390111, 390112, 390113, 390114, 390115})
 log = logging.getLogger(__name__)
 
 
 class Database:
     """Create the pool lazily in each process, so forked workers never share a socket."""
 
-    def __init__(self, settings: Settings, connect: Callable[[], Any] | None = None) -> None:
-        self.settings = settings
-        if connect is None and not settings.use_emulator:
+    def __init__(self, app: Flask, connect: Callable[[], Any] | None = None) -> None:
+        self.settings: Settings = app.config["SETTINGS"]
+        if connect is None and not self.settings.use_emulator:
             # Built now, so settings that cannot log in (or a key that will not decrypt)
             # stop the start rather than the first request.
-            connect = snowflake_connector(settings)
+            connect = snowflake_connector(self.settings)
+        self._app = app
         self._connect = connect
         self._pool: ConnectionPool[Any] | None = None
         self._emulator: emulator.Emulator | None = None
@@ -67,6 +66,7 @@ class Database:
             return
         if self._pool is not None:
             self._pool.close()
+            log.info("closed the connection pool of process %d", self._pid)
         if self._emulator is not None:
             self._emulator.close()
 
@@ -83,25 +83,20 @@ class Database:
             min_size=s.db_pool_min_connections,
             max_size=s.db_pool_max_connections,
             timeout=s.db_pool_timeout,
+            # The connector's own worst case for a login (its last attempt may start just
+            # before login_timeout, after a 1 s backoff), plus 1 s: past it, the connect is hung.
+            connect_timeout=s.snowflake_login_timeout + s.snowflake_socket_timeout + 2,
             max_lifetime=s.db_pool_max_lifetime,
             max_idle=s.db_pool_max_idle,
-            check=_ping,
+            check=self._ping,
             is_broken=is_connection_error,
             name="snowflake",
         )
 
-
-def is_connection_error(exc: BaseException) -> bool:
-    """Tell whether an error means the connection, not the statement, failed."""
-    from snowflake.connector import errors
-
-    if isinstance(exc, SecretError) or is_login_refused(exc):
-        return True
-    # HttpError: the endpoint refused the request itself (a 401 for a session a restarted
-    # server no longer knows, say); the session is unusable, whatever the statement.
-    if isinstance(exc, (errors.OperationalError, errors.InterfaceError, errors.HttpError, OSError)):
-        return True
-    return isinstance(exc, errors.DatabaseError) and exc.errno in SESSION_GONE
+    def _ping(self, conn: Any) -> None:
+        # The pool checks connections on threads of its own, outside any request.
+        with self._app.app_context():
+            queries.run(conn, "ping")
 
 
 def get_from(app: Flask) -> Database:
@@ -117,82 +112,46 @@ def get() -> Database:
 
 @contextmanager
 def connection(timeout: float | None = None) -> Iterator[Any]:
-    """Lend a pooled connection; a connection failure becomes DatabaseUnavailable (503)."""
+    """Lend a pooled connection; a failure the client should retry becomes a 503."""
+    figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     started = time.perf_counter()
     try:
-        with _Lease(get().pool, timeout) as lease:
-            _note_wait(time.perf_counter() - started)
-            yield lease
-    except (PoolTimeout, PoolClosed) as exc:
-        _note_wait(time.perf_counter() - started, timed_out=isinstance(exc, PoolTimeout))
-        raise DatabaseUnavailable(str(exc)) from exc
+        with get().pool.connection(timeout) as conn:
+            if figures is not None:
+                figures.add_wait(time.perf_counter() - started)
+            yield conn
     except Exception as exc:
-        if is_connection_error(exc):
-            raise DatabaseUnavailable(describe(exc)) from exc
-        raise
+        if figures is not None and isinstance(exc, PoolTimeout):
+            figures.add_wait(time.perf_counter() - started, timed_out=True)
+        error = _as_503(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
-def waits() -> tuple[float, int]:
-    """Return the seconds the current request waited for connections, and its pool timeouts."""
-    found = queries.figures()
-    return (found.pool_wait, found.pool_timeouts) if found else (0.0, 0)
+def ping(timeout: float) -> None:
+    """Check that the database answers, raising a 503 within timeout whatever it does."""
+    try:
+        get().pool.probe(timeout)
+    except Exception as exc:
+        error = _as_503(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
-def _note_wait(seconds: float, *, timed_out: bool = False) -> None:
-    found = queries.figures()
-    if found is not None:
-        found.pool_wait += seconds
-        found.pool_timeouts += timed_out
-
-
-def describe(exc: BaseException) -> str:
-    """Name an error by its type and Snowflake codes only; its message may quote a host or SQL."""
-    errno, sqlstate = getattr(exc, "errno", None), getattr(exc, "sqlstate", None)
-    codes = [f"{errno:06d}" if isinstance(errno, int) and errno > 0 else ""]
-    codes.append(f"({sqlstate})" if sqlstate and sqlstate != "n/a" else "")
-    return " ".join([type(exc).__name__, *filter(None, codes)])
-
-
-class _Lease:
-    """A pooled connection, swapped once for a fresh one if it cannot open a cursor.
-
-    Opening a cursor sends no statement, so a connection found dead there (closed, or its
-    session expired) is replaced unnoticed. A failure once a statement is sent is never
-    retried here: it may be a write that Snowflake ran.
-    """
-
-    def __init__(self, pool: ConnectionPool[Any], timeout: float | None) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._lent: AbstractContextManager[Any] | None = None
-        self._conn: Any = None
-        self._swapped = False
-
-    def __enter__(self) -> _Lease:
-        lent = self._pool.connection(self._timeout)
-        self._conn = lent.__enter__()
-        self._lent = lent
-        return self
-
-    def __exit__(self, *exc_info: Any) -> bool | None:
-        lent, self._lent = self._lent, None
-        return lent.__exit__(*exc_info) if lent is not None else None
-
-    def cursor(self) -> Any:
-        """Open a cursor, on a fresh connection if this one is found dead."""
-        try:
-            return self._conn.cursor()
-        except Exception as exc:
-            if self._swapped or not is_connection_error(exc):
-                raise
-            log.info("replacing a connection that could not open a cursor (%s)", type(exc).__name__)
-            self._swapped = True
-            self.__exit__(type(exc), exc, exc.__traceback__)  # the pool discards it
-        self.__enter__()
-        return self._conn.cursor()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+def _as_503(exc: Exception) -> ServiceError | None:
+    """Return the 503 an error means for the client, or None when it means none."""
+    if isinstance(exc, (PoolTimeout, PoolClosed)):
+        cause = exc.__cause__
+        return DatabaseUnavailable(f"{exc}; last connect: {describe(cause)}" if cause else str(exc))
+    if isinstance(exc, ServiceError):
+        return None
+    if is_busy(exc):
+        return DatabaseBusy(describe(exc))
+    if is_connection_error(exc):
+        return DatabaseUnavailable(describe(exc))
+    return None
 
 
 def create_schema(*, hybrid: bool = False) -> None:
@@ -204,14 +163,10 @@ def create_schema(*, hybrid: bool = False) -> None:
 
 def init_app(app: Flask, connect: Callable[[], Any] | None = None) -> None:
     """Attach a Database to the app."""
-    database = Database(app.config["SETTINGS"], connect)
+    database = Database(app, connect)
     app.extensions[EXTENSION_KEY] = database
     if database.settings.use_emulator:
         log.info(
             "using the embedded Snowflake emulator (fakesnow); data in %s",
             Path(database.settings.emulator_data_dir).resolve(),
         )
-
-
-def _ping(conn: Any) -> None:
-    queries.run(conn, "ping")

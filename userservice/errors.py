@@ -82,6 +82,13 @@ class DatabaseUnavailable(ServiceError):
         return {"Retry-After": str(current_app.config["SETTINGS"].db_retry_after)}
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """The database turned the statement away for contention or time; the session is sound."""
+
+    code = "DATABASE_BUSY"
+    public_detail = "The database is busy; retry."
+
+
 class MalformedJson(ServiceError):
     """The request body is not valid JSON."""
 

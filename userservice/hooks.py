@@ -8,15 +8,36 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from . import db, metrics, queries
+from . import db, metrics
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 EXTENSION_KEY = "userservice.hooks"
 access_log = logging.getLogger("userservice.access")
+
+
+@dataclass(slots=True)
+class RequestFigures:
+    """What one request spent on the database: made by start_request, read by finish_request."""
+
+    statements: int = 0
+    db_seconds: float = 0.0
+    pool_wait: float = 0.0
+    pool_timeouts: int = 0
+
+    def add_statement(self, seconds: float) -> None:
+        """Count one statement and the seconds it took."""
+        self.statements += 1
+        self.db_seconds += seconds
+
+    def add_wait(self, seconds: float, *, timed_out: bool = False) -> None:
+        """Count seconds spent waiting for a connection, and whether the wait gave up."""
+        self.pool_wait += seconds
+        self.pool_timeouts += timed_out
 
 
 class ColdStart:
@@ -44,6 +65,7 @@ def start_request() -> None:
     sane = (c for c in candidates if SANE_REQUEST_ID.fullmatch(c))
     g.request_id = next(sane, None) or new_request_id()
     g.started = time.perf_counter()
+    g.figures = RequestFigures()
 
 
 def new_request_id() -> str:
@@ -60,10 +82,10 @@ def finish_request(response: Response) -> Response:
     """Add the ID, timing and security headers; log the access line; emit metrics."""
     now = time.perf_counter()
     elapsed = now - g.get("started", now)
-    statements, db_seconds = queries.stats()
-    pool_wait, pool_timeouts = db.waits()
+    # Absent when an earlier before_request hook answered first.
+    spent: RequestFigures = g.get("figures") or RequestFigures()
     request_id = g.get("request_id") or new_request_id()
-    _add_headers(response, request_id, elapsed, db_seconds)
+    _add_headers(response, request_id, elapsed, spent.db_seconds)
     settings = current_app.config["SETTINGS"]
     on_lambda = "lambda.context" in request.environ
     # Work done only for a reader: skipped when the access line is off and no metrics are sent.
@@ -72,9 +94,9 @@ def finish_request(response: Response) -> Response:
     route = f"{request.method} {request.url_rule.rule if request.url_rule else 'UNMATCHED'}"
     figures = {
         "duration_ms": round(elapsed * 1000, 2),
-        "db_ms": round(db_seconds * 1000, 2),
-        "db_statements": statements,
-        "pool_wait_ms": round(pool_wait * 1000, 2),
+        "db_ms": round(spent.db_seconds * 1000, 2),
+        "db_statements": spent.statements,
+        "pool_wait_ms": round(spent.pool_wait * 1000, 2),
     }
     cold_start = current_app.extensions[EXTENSION_KEY].take()
     access_log.info(
@@ -90,7 +112,7 @@ def finish_request(response: Response) -> Response:
         },
     )
     if settings.metrics_emf:
-        _emit_metrics(route, response.status_code, figures, pool_timeouts, cold_start)
+        _emit_metrics(route, response.status_code, figures, spent.pool_timeouts, cold_start)
     return response
 
 

@@ -1,4 +1,13 @@
-"""Lend connections from a thread-safe pool, modelled on psycopg_pool."""
+"""Lend connections from a thread-safe pool, modelled on psycopg_pool.
+
+Requesting threads only ever wait on the pool's queue; every call that may block on the
+database (connect, check, close) runs on a background thread. So a checkout never takes longer
+than its timeout, whatever the database does.
+
+Longer than the house's 200 lines, on purpose: every counter here is read and written under
+one lock, and the rules that keep them consistent (slots, waiters, connects in flight) read
+best side by side (psycopg_pool's own pool module runs to some 900 lines).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +17,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["ConnectionPool", "PoolClosed", "PoolTimeout"]
 
 log = logging.getLogger(__name__)
 
-# Backoff between failed background connects: quick to recover from a blip, yet not
-# hammering a database that is down.
+# Backoff between failed connects: quick to recover from a blip, yet not hammering a
+# database that is down, and short enough that recovery follows the database within seconds.
 _RETRY_FIRST = 0.1
-_RETRY_MAX = 5.0
+_RETRY_MAX = 2.0
 
 
 class _Closeable(Protocol):
@@ -43,6 +52,23 @@ class _Entry(Generic[ConnT]):
     last_used: float
 
 
+@dataclass(slots=True, eq=False)
+class _Attempt:
+    """One background connect; abandoned once it overruns connect_timeout."""
+
+    abandoned: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    watchdog: threading.Timer | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Probe:
+    """One background readiness check, shared by every caller that arrives while it runs."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
 class ConnectionPool(Generic[ConnT]):
     """Keep between min_size and max_size connections and lend them to threads."""
 
@@ -53,16 +79,25 @@ class ConnectionPool(Generic[ConnT]):
         min_size: int = 1,
         max_size: int = 4,
         timeout: float = 5.0,
+        connect_timeout: float = 30.0,
         max_lifetime: float = 3600.0,
         max_idle: float = 300.0,
         check: Callable[[ConnT], None] | None = None,
         is_broken: Callable[[BaseException], bool] | None = None,
         name: str = "pool",
     ) -> None:
-        _validate(min_size, max_size, timeout=timeout, max_lifetime=max_lifetime, max_idle=max_idle)
+        _validate(
+            min_size,
+            max_size,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_lifetime=max_lifetime,
+            max_idle=max_idle,
+        )
         self._connect = connect
         self._min_size, self._max_size = min_size, max_size
-        self._timeout, self._max_lifetime, self._max_idle = timeout, max_lifetime, max_idle
+        self._timeout, self._connect_timeout = timeout, connect_timeout
+        self._max_lifetime, self._max_idle = max_lifetime, max_idle
         self._check = check
         # Reusing a broken connection hurts more than opening a new one, so by default
         # any error escaping the block retires the connection.
@@ -74,11 +109,15 @@ class ConnectionPool(Generic[ConnT]):
         self._slot_free = threading.Condition(self._lock)
         self._filled = threading.Condition(self._lock)
         self._closed = threading.Event()
-        self._filling = False
         self._idle: list[_Entry[ConnT]] = []
-        # _open counts slots: idle, in use, and being opened or checked (open - idle - in_use).
-        self._open = self._in_use = self._waiting = 0
-        self._created = self._discarded = self._timeouts = self._checkouts = 0
+        # _open counts slots: idle, in use, being checked, and the connect in flight.
+        self._open = self._in_use = self._waiting = self._connecting = self._checking = 0
+        self._delay = 0.0
+        self._last_error: Exception | None = None
+        self._probe: _Probe | None = None
+        self._stats = dict.fromkeys(
+            ("created", "discarded", "timeouts", "checkouts", "connect_failures", "abandoned"), 0
+        )
 
     @property
     def closed(self) -> bool:
@@ -109,17 +148,16 @@ class ConnectionPool(Generic[ConnT]):
                 "idle": len(self._idle),
                 "in_use": self._in_use,
                 "waiting": self._waiting,
-                "created": self._created,
-                "discarded": self._discarded,
-                "timeouts": self._timeouts,
-                "checkouts": self._checkouts,
+                "connecting": self._connecting,
+                "checking": self._checking,
+                **self._stats,
             }
 
     def wait(self, timeout: float = 30.0) -> None:
         """Block until min_size connections are open, or raise PoolTimeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            self._fill_if_needed()
+            self._grow()
             while len(self._idle) + self._in_use < self._min_size:
                 self._raise_if_closed()
                 remaining = deadline - time.monotonic()
@@ -130,8 +168,25 @@ class ConnectionPool(Generic[ConnT]):
                     ) from None
                 self._filled.wait(remaining)
 
-    def close(self) -> None:
-        """Close idle connections now and the rest as they come back; wake all waiters."""
+    def probe(self, timeout: float) -> None:
+        """Check out a connection and check it, raising within timeout whatever the database does.
+
+        The check runs in the background; callers that arrive while one runs share it, so a
+        stalled database holds one thread and one connection, however often it is probed.
+        """
+        with self._lock:
+            self._raise_if_closed()
+            probe = self._probe
+            if probe is None or probe.done.is_set():
+                probe = self._probe = _Probe()
+                _spawn(self._run_probe, probe, timeout, name=f"{self._name}-probe")
+        if not probe.done.wait(timeout):
+            raise PoolTimeout(f"the check of a connection took longer than {timeout} s") from None
+        if probe.error is not None:
+            raise probe.error
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close idle connections (waiting up to timeout) and the rest as they come back."""
         with self._lock:
             if self._closed.is_set():
                 return
@@ -140,166 +195,192 @@ class ConnectionPool(Generic[ConnT]):
             self._open -= len(idle)
             self._slot_free.notify_all()
             self._filled.notify_all()
-        for entry in idle:
-            self._close_conn(entry.conn)
+        closers = [self._close_in_background(entry.conn) for entry in idle]
+        deadline = time.monotonic() + timeout
+        for closer in closers:
+            closer.join(max(0.0, deadline - time.monotonic()))
 
     def _checkout(self, timeout: float) -> _Entry[ConnT]:
-        """Return a sound idle entry, or a new connection in the slot just reserved."""
-        entry = self._reserve(timeout)
-        if entry is not None and not self._usable(entry):
-            self._close_conn(entry.conn)
-            with self._lock:
-                self._discarded += 1
-            entry = None
-        fresh = entry is None
-        if entry is None:
-            entry = self._open_reserved()
-        with self._lock:
-            self._in_use += 1
-            self._checkouts += 1
-            if fresh:
-                self._created += 1
-                self._filled.notify_all()
-        return entry
-
-    def _reserve(self, timeout: float) -> _Entry[ConnT] | None:
-        """Pop the most recently used idle entry, or reserve an empty slot and return None."""
+        """Return a sound idle entry, waiting on the queue while the background opens one."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
                 self._raise_if_closed()
-                # LIFO, so a small working set stays warm and the rest can expire.
-                if self._idle:
-                    return self._idle.pop()
-                if self._open < self._max_size:
-                    self._open += 1
-                    return None
+                entry = self._pop_usable()
+                if entry is not None:
+                    self._in_use += 1
+                    self._stats["checkouts"] += 1
+                    return entry
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self._timeouts += 1
+                    self._stats["timeouts"] += 1
+                    # Chained to the last failed connect, so the caller can say why.
                     raise PoolTimeout(
-                        f"no connection available after {timeout} s: all {self._max_size}"
-                        " connections are in use (raise max_size or timeout)"
-                    ) from None
+                        f"no connection available after {timeout} s: {self._in_use} of"
+                        f" {self._max_size} in use, {self._connecting} connecting"
+                        " (check the database, or raise max_size or timeout)"
+                    ) from self._last_error
                 self._waiting += 1
                 try:
+                    self._grow()
                     self._slot_free.wait(remaining)
                 finally:
                     self._waiting -= 1
 
-    def _usable(self, entry: _Entry[ConnT]) -> bool:
-        """Tell whether an idle entry may be lent, checking it if it sat idle too long."""
-        now = time.monotonic()
-        if now >= entry.expires:
-            return False
-        if self._check is None or now - entry.last_used <= self._max_idle:
-            return True
+    def _pop_usable(self) -> _Entry[ConnT] | None:
+        """Pop the most recent idle entry fit to lend; retire or check the rest (lock held)."""
+        while self._idle:
+            # LIFO, so a small working set stays warm and the rest can expire.
+            entry = self._idle.pop()
+            now = time.monotonic()
+            if now >= entry.expires:
+                self._retire(entry)
+            elif self._check is not None and now - entry.last_used > self._max_idle:
+                # It may have died while idle (a frozen Lambda sends no heartbeats): check it
+                # in the background and keep waiting, so a stalled check costs no deadline.
+                self._checking += 1
+                _spawn(self._run_check, entry, name=f"{self._name}-check")
+            else:
+                return entry
+        return None
+
+    def _run_check(self, entry: _Entry[ConnT]) -> None:
+        """Check a long-idle connection; put it back if sound, else retire it."""
+        assert self._check is not None
         try:
             self._check(entry.conn)
+            sound = True
         except Exception as exc:
             log.info("%s: idle connection failed its check (%s)", self._name, type(exc).__name__)
-            return False
-        return True
+            sound = False
+        with self._lock:
+            self._checking -= 1
+            if sound and not self._closed.is_set():
+                entry.last_used = time.monotonic()
+                self._add_idle(entry)
+            else:
+                self._retire(entry)
 
-    def _open_reserved(self) -> _Entry[ConnT]:
-        """Open a connection in a reserved slot, giving the slot back if connect fails."""
+    def _run_probe(self, probe: _Probe, timeout: float) -> None:
         try:
-            conn = self._connect()
-        except BaseException:
-            with self._lock:
-                self._release_slot()
-            raise
-        now = time.monotonic()
-        # Jittered, so connections opened together do not all expire together.
-        lifetime = self._max_lifetime * random.uniform(0.9, 1.0)  # noqa: S311 - not crypto
-        return _Entry(conn, expires=now + lifetime, last_used=now)
+            with self.connection(timeout) as conn:
+                if self._check is not None:
+                    self._check(conn)
+        except BaseException as exc:  # handed to the waiting callers, who raise it
+            probe.error = exc
+        finally:
+            probe.done.set()
 
     def _checkin(self, entry: _Entry[ConnT], broken: bool) -> None:
-        """Put a returned entry back on the idle stack, or close it and free its slot."""
+        """Put a returned entry back on the idle stack, or retire it."""
         now = time.monotonic()
-        retire = broken or now >= entry.expires
-        if not retire:
-            with self._lock:
-                if not self._closed.is_set():
-                    self._in_use -= 1
-                    entry.last_used = now
-                    self._idle.append(entry)
-                    self._slot_free.notify()
-                    return
-        # Closed before the slot is freed, so no more than max_size are ever open at once.
-        self._close_conn(entry.conn)
         with self._lock:
             self._in_use -= 1
-            self._discarded += retire
-            self._release_slot()
+            if broken or now >= entry.expires or self._closed.is_set():
+                self._retire(entry)
+            else:
+                entry.last_used = now
+                self._add_idle(entry)
 
-    def _release_slot(self) -> None:
-        """Give a slot back and top the pool up if it fell below min_size (lock held)."""
-        self._open -= 1
+    def _add_idle(self, entry: _Entry[ConnT]) -> None:
+        """Make an entry available and wake one waiter (lock held)."""
+        self._idle.append(entry)
         self._slot_free.notify()
-        self._fill_if_needed()
+        self._filled.notify_all()
 
-    def _fill_if_needed(self) -> None:
-        """Start the background filler if fewer than min_size slots are taken (lock held)."""
-        if self._filling or self._closed.is_set() or self._open >= self._min_size:
+    def _retire(self, entry: _Entry[ConnT]) -> None:
+        """Free an entry's slot, close it in the background and top the pool up (lock held)."""
+        self._open -= 1
+        self._stats["discarded"] += not self._closed.is_set()
+        self._close_in_background(entry.conn)
+        self._grow()
+
+    def _grow(self) -> None:
+        """Start a background connect if threads wait or min_size is not met (lock held)."""
+        if self._closed.is_set() or self._connecting or self._open >= self._max_size:
             return
-        self._filling = True
-        threading.Thread(target=self._fill, name=f"{self._name}-filler", daemon=True).start()
+        # Idle connections not yet taken by the waiters they woke, and connections being
+        # checked (they may come back), each stand for one waiter.
+        unserved = self._waiting - len(self._idle) - self._checking
+        if unserved <= 0 and self._open >= self._min_size:
+            return
+        self._open += 1
+        self._connecting += 1
+        attempt = _Attempt()
+        attempt.watchdog = threading.Timer(self._connect_timeout, self._abandon, (attempt,))
+        attempt.watchdog.daemon = True
+        attempt.watchdog.start()
+        _spawn(self._run_connect, attempt, self._delay, name=f"{self._name}-connect")
 
-    def _fill(self) -> None:
-        """Open connections until min_size slots are taken or the pool is closed."""
-        delay = _RETRY_FIRST
-        while self._reserve_for_filler():
+    def _run_connect(self, attempt: _Attempt, delay: float) -> None:
+        """Open one connection after delay, and hand it to the pool."""
+        conn: ConnT | None = None
+        error: Exception | None = None
+        if not self._closed.wait(delay):
             try:
-                entry = self._open_reserved()
+                conn = self._connect()
             except Exception as exc:
+                error = exc
                 # The type only: connect errors can quote the connection string.
-                log.warning(
-                    "%s: could not open a connection (%s); retrying in %.1f s",
-                    self._name,
-                    type(exc).__name__,
-                    delay,
-                )
-                self._closed.wait(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-                continue
-            delay = _RETRY_FIRST
-            self._add_filled(entry)
-
-    def _reserve_for_filler(self) -> bool:
-        """Reserve a slot for the filler, or mark the filler stopped and return False."""
+                log.warning("%s: could not open a connection (%s)", self._name, type(exc).__name__)
+        attempt.done.set()
+        if attempt.watchdog is not None:
+            attempt.watchdog.cancel()
         with self._lock:
-            if self._closed.is_set() or self._open >= self._min_size:
-                self._filling = False
-                return False
-            self._open += 1
-            return True
+            if not attempt.abandoned:
+                self._connecting -= 1
+                self._open -= 1
+            self._last_error = error
+            if conn is None:
+                self._stats["connect_failures"] += not self._closed.is_set()
+                self._delay = min(max(delay * 2, _RETRY_FIRST), _RETRY_MAX)
+            elif self._closed.is_set() or self._open >= self._max_size:
+                self._close_in_background(conn)  # abandoned, and replaced meanwhile
+            else:
+                self._delay = 0.0
+                self._open += 1
+                self._stats["created"] += 1
+                now = time.monotonic()
+                # Jittered, so connections opened together do not all expire together.
+                lifetime = self._max_lifetime * random.uniform(0.9, 1.0)  # noqa: S311 - not crypto
+                self._add_idle(_Entry(conn, expires=now + lifetime, last_used=now))
+            self._grow()
 
-    def _add_filled(self, entry: _Entry[ConnT]) -> None:
-        """Make a connection the filler opened available, unless the pool closed meanwhile."""
+    def _abandon(self, attempt: _Attempt) -> None:
+        """Stop counting a connect that overran connect_timeout, so another can start."""
         with self._lock:
-            self._created += 1
-            if not self._closed.is_set():
-                self._idle.append(entry)
-                self._slot_free.notify()
-                self._filled.notify_all()
+            if attempt.done.is_set() or self._closed.is_set():
                 return
-        self._close_conn(entry.conn)
-        with self._lock:
-            self._release_slot()
+            attempt.abandoned = True
+            self._connecting -= 1
+            self._open -= 1
+            self._stats["abandoned"] += 1
+            log.warning(
+                "%s: a connect overran %s s; opening another", self._name, self._connect_timeout
+            )
+            self._grow()
 
     def _raise_if_closed(self) -> None:
         """Raise PoolClosed if close() has been called."""
         if self._closed.is_set():
             raise PoolClosed(f"{self._name} is closed (create a new pool to get connections)")
 
+    def _close_in_background(self, conn: ConnT) -> threading.Thread:
+        """Close a connection on a thread of its own: closing can block on a stalled database."""
+        return _spawn(self._close_conn, conn, name=f"{self._name}-close")
+
     def _close_conn(self, conn: ConnT) -> None:
-        """Close a connection the pool is done with, logging rather than raising on failure."""
         try:
             conn.close()
         except Exception as exc:
             # It is being thrown away either way; a failed close changes nothing for callers.
             log.debug("%s: closing a connection failed (%s)", self._name, type(exc).__name__)
+
+
+def _spawn(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _validate(min_size: int, max_size: int, **timeouts: float) -> None:

@@ -7,9 +7,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import current_app, g, has_app_context
+
+if TYPE_CHECKING:
+    from .hooks import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 EXTENSION_KEY = "userservice.queries"
@@ -120,6 +123,7 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the statement `name` with bound parameters and return its rows as dicts."""
     query = get(name)
     values = query.bind(params)
+    figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     started = time.perf_counter()
     cursor = conn.cursor()
     try:
@@ -128,41 +132,9 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
-        _count(time.perf_counter() - started)
+        if figures is not None:
+            figures.add_statement(time.perf_counter() - started)
     return rows
-
-
-@dataclass
-class RequestFigures:
-    """What the current request spent on the database; one object on flask.g."""
-
-    statements: int = 0
-    seconds: float = 0.0
-    pool_wait: float = 0.0
-    pool_timeouts: int = 0
-
-
-def figures() -> RequestFigures | None:
-    """Return the current request's figures (made on first use), or None with no app context."""
-    if not has_app_context():
-        return None
-    found: RequestFigures | None = g.get("db_figures")
-    if found is None:
-        found = g.db_figures = RequestFigures()
-    return found
-
-
-def stats() -> tuple[int, float]:
-    """Return the statements run and the seconds spent in them for the current request."""
-    found = figures()
-    return (found.statements, found.seconds) if found else (0, 0.0)
-
-
-def _count(seconds: float) -> None:
-    found = figures()
-    if found is not None:
-        found.statements += 1
-        found.seconds += seconds
 
 
 def _request_comment() -> str:

@@ -134,10 +134,14 @@ class PoolSchema(ma.Schema):
     idle = _figure("Open connections waiting to be lent.")
     in_use = _figure("Connections lent now.")
     waiting = _figure("Requests waiting for a connection.")
+    connecting = _figure("Connections being opened in the background now.")
+    checking = _figure("Long-idle connections being checked in the background now.")
     created = _figure("Connections opened since start.")
     discarded = _figure("Connections thrown away since start.")
     timeouts = _figure("Requests that gave up waiting since start.")
     checkouts = _figure("Connections lent since start.")
+    connect_failures = _figure("Background connects that failed since start.")
+    abandoned = _figure("Background connects given up on as hung since start.")
 
 
 class ReadySchema(ma.Schema):

@@ -64,13 +64,15 @@ class Settings:
     snowflake_host: str = _setting("SNOWFLAKE_HOST", "")
     snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1)
     snowflake_protocol: str = _setting("SNOWFLAKE_PROTOCOL", "https")
-    snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 10.0, minimum=1)
-    snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 30.0, minimum=1)
-    snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 30.0, minimum=1)
-    snowflake_statement_timeout: int = _setting("SNOWFLAKE_STATEMENT_TIMEOUT", 30, minimum=1)
+    # The time budget (README, "Time budget"): every request answered within 10 s.
+    snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 5.0, minimum=1)
+    snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 1.0, minimum=1)
+    snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 4.0, minimum=1)
+    snowflake_statement_timeout: int = _setting("SNOWFLAKE_STATEMENT_TIMEOUT", 3, minimum=1)
+    snowflake_lock_timeout: int = _setting("SNOWFLAKE_LOCK_TIMEOUT", 2, minimum=0)
     db_pool_min_connections: int = _setting("DB_POOL_MIN_CONNECTIONS", 1, minimum=0)
     db_pool_max_connections: int = _setting("DB_POOL_MAX_CONNECTIONS", 8, minimum=1)
-    db_pool_timeout: float = _setting("DB_POOL_TIMEOUT", 5.0, minimum=0.01)
+    db_pool_timeout: float = _setting("DB_POOL_TIMEOUT", 3.0, minimum=0.01)
     db_pool_max_lifetime: float = _setting("DB_POOL_MAX_LIFETIME", 3600.0, minimum=1)
     db_pool_max_idle: float = _setting("DB_POOL_MAX_IDLE", 300.0, minimum=0.01)
     db_ready_timeout: float = _setting("DB_READY_TIMEOUT", 2.0, minimum=0.01)
@@ -132,6 +134,9 @@ class Settings:
             raise SettingsError(f"SNOWFLAKE_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
         if self.db_pool_min_connections > self.db_pool_max_connections:
             raise SettingsError("DB_POOL_MIN_CONNECTIONS must not exceed DB_POOL_MAX_CONNECTIONS")
+        if self.snowflake_lock_timeout >= self.snowflake_statement_timeout:
+            # Else a lock wait ends as a statement timeout, and is not told apart as busy.
+            raise SettingsError("SNOWFLAKE_LOCK_TIMEOUT must be below SNOWFLAKE_STATEMENT_TIMEOUT")
         self._validate_snowflake()
 
     def _validate_cors(self) -> None:
