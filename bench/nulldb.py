@@ -81,6 +81,10 @@ class NullConnection:
         """Mark the connection closed."""
         self.closed = True
 
+    def is_closed(self) -> bool:
+        """Tell whether close() was called, as the Snowflake connector does."""
+        return self.closed
+
 
 class NullCursor:
     """A cursor that answers the statement it was given with plausible canned rows."""

@@ -60,6 +60,9 @@ class Connection:
         self.closed = True
         self.inner.close()
 
+    def is_closed(self) -> bool:
+        return self.closed
+
 
 class Cursor:
     def __init__(self, inner: Any, conn: Connection) -> None:
@@ -244,6 +247,22 @@ def test_a_connection_that_fails_its_idle_check_is_replaced_unnoticed(make, snow
     assert (response.status_code, response.get_json()["email"]) == (200, "ada@example.com")
     assert len(snowflake.connections) == 2
     assert eventually(lambda: stale.closed)
+    assert db.get_from(app).pool.get_stats()["discarded"] == 1
+
+
+def test_a_connection_closed_while_idle_is_replaced_unnoticed(make, snowflake):
+    app = make()
+    client = app.test_client()
+    client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
+    (dead,) = snowflake.connections
+    dead.close()  # as the connector does after a fatal error on another thread
+    snowflake.statements.clear()
+
+    response = client.get("/api/v1/users/1", headers={"X-Request-ID": "r2"})
+
+    assert (response.status_code, response.get_json()["email"]) == (200, "ada@example.com")
+    assert snowflake.statements == [tagged(app, "get_user", "r2")]
+    assert len(snowflake.connections) == 2
     assert db.get_from(app).pool.get_stats()["discarded"] == 1
 
 

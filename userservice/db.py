@@ -89,6 +89,8 @@ class Database:
             max_lifetime=s.db_pool_max_lifetime,
             max_idle=s.db_pool_max_idle,
             check=self._ping,
+            # The connector's own flag: a connection closed under us is replaced unnoticed.
+            is_closed=lambda conn: bool(conn.is_closed()),
             is_broken=is_connection_error,
             name="snowflake",
         )

@@ -83,6 +83,7 @@ class ConnectionPool(Generic[ConnT]):
         max_lifetime: float = 3600.0,
         max_idle: float = 300.0,
         check: Callable[[ConnT], None] | None = None,
+        is_closed: Callable[[ConnT], bool] | None = None,
         is_broken: Callable[[BaseException], bool] | None = None,
         name: str = "pool",
     ) -> None:
@@ -99,6 +100,8 @@ class ConnectionPool(Generic[ConnT]):
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._max_lifetime, self._max_idle = max_lifetime, max_idle
         self._check = check
+        # Asked of every idle connection before it is lent: a local look, no round trip.
+        self._is_closed: Callable[[ConnT], bool] = is_closed or (lambda _conn: False)
         # Reusing a broken connection hurts more than opening a new one, so by default
         # any error escaping the block retires the connection.
         self._is_broken: Callable[[BaseException], bool] = is_broken or (lambda _exc: True)
@@ -233,7 +236,7 @@ class ConnectionPool(Generic[ConnT]):
             # LIFO, so a small working set stays warm and the rest can expire.
             entry = self._idle.pop()
             now = time.monotonic()
-            if now >= entry.expires:
+            if now >= entry.expires or self._is_closed(entry.conn):
                 self._retire(entry)
             elif self._check is not None and now - entry.last_used > self._max_idle:
                 # It may have died while idle (a frozen Lambda sends no heartbeats): check it
