@@ -9,6 +9,7 @@ import pytest
 from userservice.settings import Settings
 
 EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
+USERS = "/api/v1/users"
 
 
 def test_the_spec_documents_every_operation_and_its_problem_responses(client):
@@ -84,3 +85,29 @@ def test_docs_are_off_in_production(tmp_path, make_app):
 
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 404
+
+
+def test_request_bodies_ask_only_for_what_a_client_sends(client):
+    spec = client.get("/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+
+    def body(method, path=f"{USERS}/{{user_id}}"):
+        return spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    assert body("post", USERS) == body("put") == {"$ref": "#/components/schemas/UserInput"}
+    assert body("patch") == {"$ref": "#/components/schemas/UserPatch"}
+    create = schemas["UserInput"]
+    assert (set(create["properties"]), set(create["required"])) == (
+        {"email", "name"},
+        {"email", "name"},
+    )
+    patch = schemas["UserPatch"]
+    assert (set(patch["properties"]), "required" in patch, patch["minProperties"]) == (
+        {"email", "name"},
+        False,
+        1,
+    )
+    user = schemas["User"]
+    assert set(user["required"]) == {"id", "email", "name", "created_at", "updated_at"}
+    read_only = {name for name, field in user["properties"].items() if field.get("readOnly")}
+    assert read_only == {"id", "created_at", "updated_at"}

@@ -56,33 +56,41 @@ def _has_key(value: str) -> None:
         raise ma.ValidationError(str(exc)) from None
 
 
-class UserSchema(ma.Schema):
-    """A user as the API returns it."""
+class UserInputSchema(ma.Schema):
+    """A user's fields as a client sends them to create or replace the user."""
 
-    # Required and read-only: always in a response, never in a request (OpenAPI 3.0).
-    id = fields.Integer(dump_only=True, required=True, metadata={"example": 1})
     email = _email(required=True)
     name = _name(required=True)
-    created_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
-    updated_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
 
     class Meta:
         unknown = ma.RAISE
 
 
-class UserPatchSchema(UserSchema):
+class UserPatchSchema(UserInputSchema):
     """The fields of a user to change; at least one."""
 
     email = _email()
     name = _name()
 
-    class Meta(UserSchema.Meta):
+    class Meta(UserInputSchema.Meta):
         openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ma.ValidationError("Send at least one of email, name.")
+
+
+class UserSchema(ma.Schema):
+    """A user as the API returns it."""
+
+    # Read-only and required: the server sets them and every response has them. Only
+    # responses use this schema, so no client has to send them (OpenAPI 3.0).
+    id = fields.Integer(dump_only=True, required=True, metadata={"example": 1})
+    email = _email(required=True)
+    name = _name(required=True)
+    created_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
+    updated_at = fields.AwareDateTime(dump_only=True, required=True, format="iso")
 
 
 class UserListArgsSchema(ma.Schema):

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from . import users
 from .api import Blueprint
-from .schemas import UserListArgsSchema, UserPatchSchema, UserSchema
+from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
 
@@ -53,7 +53,7 @@ class Users(MethodView):
         pagination_parameters.item_count = total
         return page
 
-    @blp.arguments(UserSchema)
+    @blp.arguments(UserInputSchema)
     @blp.response(201, UserSchema, headers={"ETag": "ETAG", "Location": LOCATION_HEADER})
     @blp.problems(400, 409, 413, 415, 503)
     @blp.doc(responses={201: {"links": USER_LINKS}})
@@ -79,7 +79,7 @@ class UserById(MethodView):
             return Response(status=304, headers={"ETag": users.etag(user)})
         return _represent(user)
 
-    @blp.arguments(UserSchema)
+    @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
     @blp.doc(parameters=["IF_MATCH"])
