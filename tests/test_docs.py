@@ -111,3 +111,24 @@ def test_request_bodies_ask_only_for_what_a_client_sends(client):
     assert set(user["required"]) == {"id", "email", "name", "created_at", "updated_at"}
     read_only = {name for name, field in user["properties"].items() if field.get("readOnly")}
     assert read_only == {"id", "created_at", "updated_at"}
+
+
+def test_every_operation_has_the_operation_id_a_generated_client_names_it_by(client):
+    spec = client.get("/openapi.json").get_json()
+
+    operation_ids = {
+        (path, method): operation.get("operationId")
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    assert operation_ids == {
+        ("/api/v1/users", "get"): "listUsers",
+        ("/api/v1/users", "post"): "createUser",
+        ("/api/v1/users/{user_id}", "get"): "getUser",
+        ("/api/v1/users/{user_id}", "put"): "replaceUser",
+        ("/api/v1/users/{user_id}", "patch"): "updateUser",
+        ("/api/v1/users/{user_id}", "delete"): "deleteUser",
+        ("/health", "get"): "getHealth",
+        ("/health/ready", "get"): "getReadiness",
+    }

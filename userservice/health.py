@@ -18,6 +18,7 @@ class Live(MethodView):
     """Liveness."""
 
     @blp.response(200, LiveSchema)
+    @blp.doc(operationId="getHealth")
     def get(self) -> dict[str, str]:
         """Say the process is up; touches no database."""
         return {"status": "ok"}
@@ -29,6 +30,7 @@ class Ready(MethodView):
 
     @blp.response(200, ReadySchema)
     @blp.problems(503)
+    @blp.doc(operationId="getReadiness")
     def get(self) -> dict[str, Any]:
         """Ping the database, answering within DB_READY_TIMEOUT; report the pool's figures."""
         database = db.get()

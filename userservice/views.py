@@ -43,6 +43,7 @@ class Users(MethodView):
     @blp.response(200, UserSchema(many=True))
     @blp.paginate(page_size=20, max_page_size=100)
     @blp.problems(503)
+    @blp.doc(operationId="listUsers")
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[users.User]:
         """List users in id order, a page at a time, optionally by email."""
         page, total = users.list_users(
@@ -56,7 +57,7 @@ class Users(MethodView):
     @blp.arguments(UserInputSchema)
     @blp.response(201, UserSchema, headers={"ETag": "ETAG", "Location": LOCATION_HEADER})
     @blp.problems(400, 409, 413, 415, 503)
-    @blp.doc(responses={201: {"links": USER_LINKS}})
+    @blp.doc(operationId="createUser", responses={201: {"links": USER_LINKS}})
     def post(self, data: dict[str, str]) -> tuple[users.User, dict[str, str]]:
         """Create a user; no other user may hold the address in any spelling."""
         user = users.create_user(**data)
@@ -70,7 +71,7 @@ class UserById(MethodView):
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.alt_response(304, description="Not modified (If-None-Match)", headers={"ETag": "ETAG"})
     @blp.problems(404, 503)
-    @blp.doc(parameters=["IF_NONE_MATCH"])
+    @blp.doc(operationId="getUser", parameters=["IF_NONE_MATCH"])
     def get(self, user_id: int) -> Any:
         """Get a user; with If-None-Match, 304 when unchanged."""
         user = users.get_user(user_id)
@@ -82,7 +83,7 @@ class UserById(MethodView):
     @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(parameters=["IF_MATCH"])
+    @blp.doc(operationId="replaceUser", parameters=["IF_MATCH"])
     def put(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
         """Replace a user's email and name; If-Match is honoured when sent."""
         return _represent(users.update_user(user_id, **data, if_match=_if_match()))
@@ -90,14 +91,14 @@ class UserById(MethodView):
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(parameters=["IF_MATCH"])
+    @blp.doc(operationId="updateUser", parameters=["IF_MATCH"])
     def patch(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
         """Change some of a user's fields; If-Match is honoured when sent."""
         return _represent(users.update_user(user_id, **data, if_match=_if_match()))
 
     @blp.response(204)
     @blp.problems(404, 412, 503)
-    @blp.doc(parameters=["IF_MATCH"])
+    @blp.doc(operationId="deleteUser", parameters=["IF_MATCH"])
     def delete(self, user_id: int) -> None:
         """Delete a user; If-Match is honoured when sent."""
         users.delete_user(user_id, if_match=_if_match())
