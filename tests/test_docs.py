@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 
 import pytest
+from conftest import make_user
+from openapi_spec_validator import validate
 
 from userservice.settings import Settings
 
 EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
+PROBLEM_JSON = "application/problem+json"
 USERS = "/api/v1/users"
 
 
@@ -131,4 +135,60 @@ def test_every_operation_has_the_operation_id_a_generated_client_names_it_by(cli
         ("/api/v1/users/{user_id}", "delete"): "deleteUser",
         ("/health", "get"): "getHealth",
         ("/health/ready", "get"): "getReadiness",
+    }
+
+
+def test_the_spec_is_valid_openapi(client):
+    validate(client.get("/openapi.json").get_json())
+
+
+def test_every_problem_example_carries_its_own_status_title_and_code(client):
+    responses = client.get("/openapi.json").get_json()["components"]["responses"]
+
+    seen = set()
+    for name, response in responses.items():
+        status = HTTPStatus.INTERNAL_SERVER_ERROR if name == "DEFAULT_ERROR" else HTTPStatus[name]
+        examples = response["content"][PROBLEM_JSON]["examples"]
+        assert examples, name
+        for code, example in examples.items():
+            value = example["value"]
+            assert (value["status"], value["title"], value["code"]) == (status, status.phrase, code)
+            seen.add((status.value, code))
+    assert {
+        (404, "USER_NOT_FOUND"),
+        (409, "EMAIL_TAKEN"),
+        (412, "PRECONDITION_FAILED"),
+        (422, "VALIDATION_ERROR"),
+        (500, "INTERNAL_ERROR"),
+        (503, "DATABASE_UNAVAILABLE"),
+    } <= seen
+
+
+def _answers(client):
+    """Return requests that draw each documented problem, keyed by status."""
+    user = make_user(client)
+    one = f"{USERS}/{user['id']}"
+    return {
+        400: lambda: client.post(USERS, data="{", content_type="application/json"),
+        404: lambda: client.get(f"{USERS}/999"),
+        409: lambda: client.post(USERS, json={"email": user["email"], "name": "Twin"}),
+        412: lambda: client.delete(one, headers={"If-Match": '"v999"'}),
+        413: lambda: client.post(USERS, data="x" * (2 << 20), content_type="application/json"),
+        415: lambda: client.post(USERS, data="x", content_type="text/plain"),
+        422: lambda: client.post(USERS, json={"email": "not an email", "name": "Ada"}),
+    }
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 412, 413, 415, 422])
+def test_the_problem_example_is_what_the_service_answers(client, status):
+    answer = _answers(client)[status]()
+    name = HTTPStatus(status).name
+    component = client.get("/openapi.json").get_json()["components"]["responses"][name]
+
+    body = answer.get_json()
+    example = component["content"][PROBLEM_JSON]["examples"][body["code"]]["value"]
+    assert (answer.status_code, answer.mimetype) == (status, PROBLEM_JSON)
+    unlike = {"instance", "request_id"}
+    assert {k: v for k, v in body.items() if k not in unlike} == {
+        k: v for k, v in example.items() if k not in unlike
     }

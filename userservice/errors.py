@@ -109,6 +109,7 @@ HTTP_CODES = {
     422: "VALIDATION_ERROR",
     500: "INTERNAL_ERROR",
 }
+VALIDATION_DETAIL = "The request does not validate; see errors."
 
 
 def problem(
@@ -152,7 +153,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     errors = _field_errors(data["messages"]) if "messages" in data else None
     if status == 422:
-        detail = "The request does not validate; see errors."
+        detail = VALIDATION_DETAIL
     else:
         detail = error.description or HTTPStatus(status).description
     return problem(
