@@ -1,0 +1,199 @@
+"""Prove the SQL in sql/ on one session or two: DDL, every statement once, a lock-wait MERGE."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from userservice import queries
+from userservice.db import describe
+from userservice.queries import Query
+
+SQL_DIR = queries.SQL_DIR
+HYBRID = re.compile(r"\bCREATE\s+(OR\s+REPLACE\s+)?HYBRID\s+TABLE\b", re.IGNORECASE)
+# Values that suit every statement's named parameters; a new parameter name must be added
+# here, so a statement the kit cannot run fails loudly instead of being skipped.
+SAMPLE: dict[str, Any] = {
+    "id": 9_000_000_001,
+    "email": "Sample@Verify.Example",
+    "name": "Sample",
+    "now": "2026-01-01T00:00:00",
+    "versions": None,
+    "offset": 0,
+    "page_size": 20,
+}
+# Writes before reads before changes before deletes, so each statement finds the sample row.
+ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3, "DELETE": 4}
+# Session A holds its transaction this long before committing: B must still be waiting by then.
+HOLD_SECONDS = 3.0
+B_LOCK_TIMEOUT = 120
+TWO_SESSION_EMAIL = "Two.Sessions@Verify.Example"
+
+
+class Verdict(StrEnum):
+    """What one step showed."""
+
+    PASS = "PASS"  # noqa: S105 (a verdict, not a password)
+    FAIL = "FAIL"
+    NOT_APPLICABLE = "NOT APPLICABLE"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the verdict table."""
+
+    step: str
+    verdict: Verdict
+    detail: str
+
+
+def failure(exc: BaseException) -> str:
+    """Describe an error for the operator: type, Snowflake codes and the message's first line."""
+    first = next(iter(str(exc).strip().splitlines()), "")
+    # The connector's message repeats the codes that describe() already gives.
+    first = re.sub(r"^\d{6} \(\w{5}\): ", "", first)
+    return f"{describe(exc)}: {first[:160]}" if first else describe(exc)
+
+
+def verb(query: Query) -> str:
+    """Return a statement's first keyword (CREATE, SELECT, MERGE, ...)."""
+    text = re.sub(r"--[^\n]*|/\*.*?\*/", "", query.sql, flags=re.DOTALL).split()
+    return text[0].upper() if text else ""
+
+
+def ddl(kind: str, directory: Path = SQL_DIR) -> list[Query]:
+    """Return the DDL for a table kind ("standard" or "hybrid"): sequences first, then tables."""
+    found = [queries.parse(path) for path in sorted(directory.glob("*.sql"))]
+    creates = [q for q in found if verb(q) == "CREATE"]
+    tables = [q for q in creates if re.search(r"\bTABLE\b", q.sql, re.IGNORECASE)]
+    chosen = [q for q in tables if bool(HYBRID.search(q.sql)) == (kind == "hybrid")]
+    others = [q for q in creates if q not in tables]
+    return [*others, *chosen] if chosen else []
+
+
+def dml(catalogue: Mapping[str, Query]) -> list[Query]:
+    """Return every statement that is not DDL, in an order where each finds the sample row."""
+    statements = [q for q in catalogue.values() if verb(q) != "CREATE"]
+    return sorted(statements, key=lambda q: (ORDER.get(verb(q), 0), q.name))
+
+
+def values(query: Query, known: Mapping[str, Any]) -> list[Any]:
+    """Bind a statement's parameters from `known`, or raise QueryError naming what is missing."""
+    missing = sorted(set(query.params) - set(known))
+    if missing:
+        raise queries.QueryError(f"{query.path.name}: no sample value for {', '.join(missing)}")
+    return query.bind({name: known[name] for name in set(query.params)})
+
+
+def execute(conn: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Run one statement on a connection and return its rows as dicts, as queries.run does."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params or [])
+        columns = [column[0].lower() for column in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def run(conn: Any, query: Query, known: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Run a catalogue statement with its parameters bound on the server, as queries.run does."""
+    return execute(conn, query.sql, values(query, known))
+
+
+def apply_ddl(conn: Any, statements: list[Query], label: str) -> Row:
+    """Run the DDL of one table kind."""
+    try:
+        for query in statements:
+            run(conn, query, {})
+    except Exception as exc:
+        return Row(f"{label}: DDL", Verdict.FAIL, failure(exc))
+    return Row(f"{label}: DDL", Verdict.PASS, ", ".join(q.path.name for q in statements))
+
+
+def every_statement(conn: Any, catalogue: Mapping[str, Query], label: str) -> list[Row]:
+    """Run each DML file once with the sample values; one row per file."""
+    rows = []
+    for query in dml(catalogue):
+        step = f"{label}: sql/{query.path.name}"
+        try:
+            found = run(conn, query, SAMPLE)
+        except Exception as exc:
+            rows.append(Row(step, Verdict.FAIL, failure(exc)))
+            continue
+        rows.append(Row(step, Verdict.PASS, f"{len(found)} row{'' if len(found) == 1 else 's'}"))
+    return rows
+
+
+def two_sessions(connect: Callable[[], Any], catalogue: Mapping[str, Query], label: str) -> Row:
+    """Session A begins and runs the create MERGE; B runs it too and waits; A commits; B adds 0."""
+    step = f"{label}: two-session create"
+    a, b = connect(), connect()
+    outcome: dict[str, Any] = {}
+    try:
+        execute(b, f"ALTER SESSION SET LOCK_TIMEOUT = {B_LOCK_TIMEOUT}")
+        first, second = (int(run(a, catalogue["next_user_id"], {})[0]["id"]) for _ in range(2))
+        insert = catalogue["insert_user"]
+        execute(a, "BEGIN")
+        inserted_a = _count(run(a, insert, _create(first, TWO_SESSION_EMAIL)))
+
+        def session_b() -> None:
+            started = time.monotonic()
+            try:
+                outcome["rows"] = run(b, insert, _create(second, TWO_SESSION_EMAIL.lower()))
+            except Exception as exc:
+                outcome["error"] = exc
+            outcome["seconds"] = time.monotonic() - started
+
+        thread = threading.Thread(target=session_b, name="session-b", daemon=True)
+        thread.start()
+        thread.join(HOLD_SECONDS)
+        waited = thread.is_alive()
+        execute(a, "COMMIT")
+        thread.join(B_LOCK_TIMEOUT + 30)
+        total = _matching(a, catalogue, TWO_SESSION_EMAIL)
+    except Exception as exc:
+        return Row(step, Verdict.FAIL, failure(exc))
+    finally:
+        a.close()
+        b.close()
+    return _judge_two_sessions(step, inserted_a, waited, outcome, total)
+
+
+def _judge_two_sessions(
+    step: str, inserted_a: int, waited: bool, outcome: dict[str, Any], total: int
+) -> Row:
+    wait = f"B waited {outcome.get('seconds', 0.0):.1f} s" if waited else "B did not wait"
+    if inserted_a != 1:
+        return Row(step, Verdict.FAIL, f"A inserted {inserted_a}, expected 1")
+    if "error" in outcome:
+        error = outcome["error"]
+        # A hybrid table may refuse B by its UNIQUE index instead of B's MERGE finding A's row.
+        refused = re.search(r"duplicate|unique", str(error), re.IGNORECASE)
+        verdict = Verdict.PASS if refused and waited and total == 1 else Verdict.FAIL
+        return Row(step, verdict, f"{wait}; B refused: {failure(error)}; {total} row(s)")
+    inserted_b = _count(outcome.get("rows", []))
+    ok = waited and inserted_b == 0 and total == 1
+    detail = f"{wait}; after A's commit B inserted {inserted_b}; {total} row(s) with the address"
+    return Row(step, Verdict.PASS if ok else Verdict.FAIL, detail)
+
+
+def _create(user_id: int, email: str) -> dict[str, Any]:
+    return {**SAMPLE, "id": user_id, "email": email, "name": "Two Sessions"}
+
+
+def _count(rows: list[dict[str, Any]]) -> int:
+    """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
+    return int(next(iter(rows[0].values()))) if rows else 0
+
+
+def _matching(conn: Any, catalogue: Mapping[str, Query], email: str) -> int:
+    """Count the users the list statement finds for an address (its own case-insensitive rule)."""
+    rows = run(conn, catalogue["list_users"], {**SAMPLE, "email": email})
+    return int(rows[0]["total"]) if rows else 0
