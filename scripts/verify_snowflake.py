@@ -16,7 +16,7 @@ import dataclasses
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,52 +80,65 @@ def verify_kind(
         execute(admin, f"CREATE SCHEMA {schema}")
     except Exception as exc:
         return [Row(f"{kind}: scratch schema", Verdict.FAIL, failure(exc))]
+    scratch = dataclasses.replace(
+        settings,
+        snowflake_schema=schema,
+        db_pool_min_connections=RACERS,
+        db_pool_max_connections=RACERS,
+        db_pool_timeout=30.0,
+        log_level="WARNING",
+        log_format="text",
+    )
+    rows: list[Row] = []
     try:
-        scratch = dataclasses.replace(
-            settings,
-            snowflake_schema=schema,
-            db_pool_min_connections=RACERS,
-            db_pool_max_connections=RACERS,
-            db_pool_timeout=30.0,
-            log_level="WARNING",
-            log_format="text",
-        )
-        return in_schema(scratch, kind, statements, queries.load(sql_dir), emulator=emulator)
+        # One at a time, so the rows before an unexpected error are kept.
+        for row in steps(scratch, kind, statements, queries.load(sql_dir), emulator=emulator):
+            rows.append(row)
+    except Exception as exc:
+        rows.append(Row(f"{kind}: unexpected error", Verdict.FAIL, failure(exc)))
     finally:
-        try:
-            execute(admin, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        except Exception as exc:
-            print(f"Could not drop scratch schema {schema}: {failure(exc)}", file=sys.stderr)
+        rows.append(drop(admin, schema, kind))
+    return rows
 
 
-def in_schema(
+def steps(
     settings: Settings,
     kind: str,
     statements: list[queries.Query],
     catalogue: dict[str, queries.Query],
     *,
     emulator: bool,
-) -> list[Row]:
-    """Run the DDL, every statement, the write paths, the race and the two-session proof."""
+) -> Iterator[Row]:
+    """Yield the rows of the DDL, every statement, the write paths, the race and two sessions."""
     connect = snowflake_connector(settings)
     conn = connect()
     try:
         if kind == "hybrid" and (missing := hybrid_missing(conn)):
-            return [Row(f"{kind}: DDL", Verdict.NOT_APPLICABLE, missing)]
-        rows = [verify_sql.apply_ddl(conn, statements, kind)]
-        if rows[0].verdict is Verdict.FAIL:
-            return rows
-        rows += verify_sql.every_statement(conn, catalogue, kind)
+            yield Row(f"{kind}: DDL", Verdict.NOT_APPLICABLE, missing)
+            return
+        applied = verify_sql.apply_ddl(conn, statements, kind)
+        yield applied
+        if applied.verdict is Verdict.FAIL:
+            return
+        yield from verify_sql.every_statement(conn, catalogue, kind)
     finally:
         conn.close()
     app = create_app(settings)
     try:
-        rows += write_paths(app, kind)
-        rows.append(race(app, kind, emulator=emulator))
+        yield from write_paths(app, kind)
+        yield race(app, kind, emulator=emulator)
     finally:
         db.get_from(app).close()
-    rows.append(two_sessions(connect, catalogue, kind, emulator=emulator))
-    return rows
+    yield two_sessions(connect, catalogue, kind, emulator=emulator)
+
+
+def drop(admin: Any, schema: str, kind: str) -> Row:
+    """Drop a scratch schema and everything in it."""
+    try:
+        execute(admin, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    except Exception as exc:
+        return Row(f"{kind}: drop scratch schema", Verdict.FAIL, f"{schema}: {failure(exc)}")
+    return Row(f"{kind}: drop scratch schema", Verdict.PASS, "dropped with CASCADE")
 
 
 def hybrid_missing(conn: Any) -> str:
@@ -149,8 +162,7 @@ def two_sessions(
 
 def report(rows: list[Row]) -> int:
     """Print the verdict table as Markdown; return 1 if any step failed, else 0."""
-    header = Row("step", Verdict.PASS, "detail")
-    widths = [max(len(r.step) for r in [header, *rows]), len(Verdict.NOT_APPLICABLE)]
+    widths = [max(len(row.step) for row in rows), len(Verdict.NOT_APPLICABLE)]
     print(f"| {'step':<{widths[0]}} | {'verdict':<{widths[1]}} | detail |")
     print(f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}|--------|")
     for row in rows:

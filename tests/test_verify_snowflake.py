@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from servers import ROOT, EmulatorServer, free_port
+from snowflake.connector.errors import ProgrammingError
 
+from scripts.verify_sql import Outcome, Row, Verdict, judge
 from userservice.connector import snowflake_connector
 from userservice.settings import Settings
 
@@ -60,6 +62,7 @@ EXPECTED_ON_EMULATOR = [
         NA,
         ON_EMULATOR + "fakesnow's server does not make session B wait for A's lock",
     ),
+    ("standard: drop scratch schema", PASS, "dropped with CASCADE"),
     ("hybrid: DDL", NA, "no hybrid table DDL in sql/"),
 ]
 
@@ -159,3 +162,64 @@ def test_with_no_account_in_the_settings_it_says_so_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "No Snowflake account in the settings: set SNOWFLAKE_ACCOUNT."
     assert result.stdout == ""
+
+
+# The two-session proof needs Snowflake's locks, so it never runs on the emulator: its verdict
+# is checked here on the outcomes a real account can give.
+STEP = "standard: two-session create"
+
+
+def test_two_sessions_pass_when_b_waited_and_then_inserted_nothing():
+    b_did = Outcome(rows=[{"number of rows inserted": 0}], seconds=3.2)
+
+    row = judge(STEP, 1, b_did, 1, waited=True, must_wait=True)
+
+    detail = "B waited 3.2 s; after A's commit B inserted 0; 1 row(s) with the address"
+    assert row == Row(STEP, Verdict.PASS, detail)
+
+
+def test_two_sessions_fail_when_b_inserted_a_duplicate():
+    b_did = Outcome(rows=[{"number of rows inserted": 1}], seconds=0.1)
+
+    row = judge(STEP, 1, b_did, 2, waited=False, must_wait=True)
+
+    detail = "B did not wait; after A's commit B inserted 1; 2 row(s) with the address"
+    assert row == Row(STEP, Verdict.FAIL, detail)
+
+
+def test_two_sessions_fail_on_a_standard_table_when_b_did_not_wait():
+    b_did = Outcome(rows=[{"number of rows inserted": 0}], seconds=0.1)
+
+    row = judge(STEP, 1, b_did, 1, waited=False, must_wait=True)
+
+    assert row.verdict == Verdict.FAIL
+
+
+def test_two_sessions_pass_on_a_hybrid_table_when_its_unique_key_refused_b():
+    error = ProgrammingError(msg="Duplicate key value violates unique constraint", errno=200001)
+    b_did = Outcome(error=error, seconds=0.2)
+
+    row = judge("hybrid: two-session create", 1, b_did, 1, waited=False, must_wait=False)
+
+    assert row.verdict == Verdict.PASS
+    assert row.detail.startswith(
+        "B did not wait; B refused: ProgrammingError 200001: Duplicate key"
+    )
+    assert row.detail.endswith("; 1 row(s) with the address")
+
+
+def test_two_sessions_fail_when_b_failed_for_another_reason():
+    error = ProgrammingError(msg="Object 'USERS' does not exist", errno=2003)
+    b_did = Outcome(error=error, seconds=0.2)
+
+    row = judge("hybrid: two-session create", 1, b_did, 1, waited=True, must_wait=False)
+
+    assert row.verdict == Verdict.FAIL
+
+
+def test_two_sessions_fail_when_a_did_not_insert():
+    row = judge(
+        STEP, 0, Outcome(rows=[{"number of rows inserted": 0}]), 0, waited=True, must_wait=True
+    )
+
+    assert row == Row(STEP, Verdict.FAIL, "A inserted 0, expected 1")
