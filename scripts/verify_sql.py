@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -19,17 +20,24 @@ SQL_DIR = queries.SQL_DIR
 HYBRID = re.compile(r"\bCREATE\s+(OR\s+REPLACE\s+)?HYBRID\s+TABLE\b", re.IGNORECASE)
 # Values that suit every statement's named parameters; a new parameter name must be added
 # here, so a statement the kit cannot run fails loudly instead of being skipped.
+SAMPLE_ID = 9_000_000_001
 SAMPLE: dict[str, Any] = {
-    "id": 9_000_000_001,
+    "id": SAMPLE_ID,
     "email": "Sample@Verify.Example",
+    "email_key": "sample@verify.example",
     "name": "Sample",
     "now": "2026-01-01T00:00:00",
+    "version": 1,
     "versions": None,
     "offset": 0,
     "page_size": 20,
+    "after": 0,
+    "batch_size": 100,
+    "keys": json.dumps([{"id": SAMPLE_ID, "key": "sample@verify.example"}]),
 }
 # Writes before reads before changes before deletes, so each statement finds the sample row.
-ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3, "DELETE": 4}
+ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3}
+DELETES = 4
 # Session A holds its transaction this long before committing: B must still be waiting by then.
 HOLD_SECONDS = 3.0
 B_LOCK_TIMEOUT = 120
@@ -63,8 +71,19 @@ def failure(exc: BaseException) -> str:
 
 def verb(query: Query) -> str:
     """Return a statement's first keyword (CREATE, SELECT, MERGE, ...)."""
-    text = re.sub(r"--[^\n]*|/\*.*?\*/", "", query.sql, flags=re.DOTALL).split()
-    return text[0].upper() if text else ""
+    words = _code(query).split()
+    return words[0].upper() if words else ""
+
+
+def rank(query: Query) -> int:
+    """Place a statement: anything that deletes (a DELETE, a MERGE ... THEN DELETE) comes last."""
+    if re.search(r"\bDELETE\b", _code(query), re.IGNORECASE):
+        return DELETES
+    return ORDER.get(verb(query), 0)
+
+
+def _code(query: Query) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", query.sql, flags=re.DOTALL)
 
 
 def ddl(kind: str, directory: Path = SQL_DIR) -> list[Query]:
@@ -80,7 +99,7 @@ def ddl(kind: str, directory: Path = SQL_DIR) -> list[Query]:
 def dml(catalogue: Mapping[str, Query]) -> list[Query]:
     """Return every statement that is not DDL, in an order where each finds the sample row."""
     statements = [q for q in catalogue.values() if verb(q) != "CREATE"]
-    return sorted(statements, key=lambda q: (ORDER.get(verb(q), 0), q.name))
+    return sorted(statements, key=lambda q: (rank(q), q.name))
 
 
 def values(query: Query, known: Mapping[str, Any]) -> list[Any]:
