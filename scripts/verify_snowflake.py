@@ -26,7 +26,7 @@ from verify_sql import Row, Verdict, execute, failure
 
 from userservice import create_app, db, queries
 from userservice.connector import snowflake_connector
-from userservice.settings import Settings
+from userservice.settings import Settings, SettingsError
 
 EMULATOR_ACCOUNT = "fakesnow"
 KINDS = ("standard", "hybrid")
@@ -41,22 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sql-dir", type=Path, default=queries.SQL_DIR, help="default: sql/")
     sql_dir: Path = parser.parse_args(argv).sql_dir
-    settings = Settings.from_env()
-    if settings.use_emulator:
-        print("No Snowflake account in the settings: set SNOWFLAKE_ACCOUNT.", file=sys.stderr)
+    settings = account_settings()
+    if settings is None:
         return 2
     emulator = settings.snowflake_account.lower() == EMULATOR_ACCOUNT
     stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
     prefix = f"USERSERVICE_VERIFY_{stamp}_{secrets.token_hex(3).upper()}"
-    connect = snowflake_connector(settings)
     try:
-        admin = connect()
+        admin = snowflake_connector(settings)()
+        version = execute(admin, "SELECT CURRENT_VERSION() AS version")[0]["version"]
     except Exception as exc:
         return report([Row("connect", Verdict.FAIL, failure(exc))])
+    where = " (the emulator's server)" if emulator else ""
+    rows = [Row("connect", Verdict.PASS, f"Snowflake {version}{where}")]
     try:
-        version = execute(admin, "SELECT CURRENT_VERSION() AS version")[0]["version"]
-        where = " (the emulator's server)" if emulator else ""
-        rows = [Row("connect", Verdict.PASS, f"Snowflake {version}{where}")]
         for kind in KINDS:
             schema = f"{prefix}_{kind.upper()}"
             rows += verify_kind(admin, settings, kind, schema, sql_dir, emulator=emulator)
@@ -64,6 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin.close()
     print(f"Account {settings.snowflake_account}, scratch schemas {prefix}_*")
     return report(rows)
+
+
+def account_settings() -> Settings | None:
+    """Read the settings; say why and return None when they name no usable account."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"Settings: {exc}", file=sys.stderr)
+        return None
+    if settings.use_emulator:
+        print("No Snowflake account in the settings: set SNOWFLAKE_ACCOUNT.", file=sys.stderr)
+        return None
+    return settings
 
 
 def verify_kind(
