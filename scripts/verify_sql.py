@@ -38,6 +38,7 @@ SAMPLE: dict[str, Any] = {
 # Writes before reads before changes before deletes, so each statement finds the sample row.
 ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3}
 DELETES = 4
+WRITES = ("MERGE", "INSERT", "UPDATE", "DELETE")
 # Session A holds its transaction this long before committing: B must still be waiting by then.
 HOLD_SECONDS = 3.0
 B_LOCK_TIMEOUT = 120
@@ -146,8 +147,15 @@ def every_statement(conn: Any, catalogue: Mapping[str, Query], label: str) -> li
         except Exception as exc:
             rows.append(Row(step, Verdict.FAIL, failure(exc)))
             continue
-        rows.append(Row(step, Verdict.PASS, f"{len(found)} row{'' if len(found) == 1 else 's'}"))
+        rows.append(Row(step, Verdict.PASS, summary(query, found)))
     return rows
+
+
+def summary(query: Query, found: list[dict[str, Any]]) -> str:
+    """Say what a statement returned: a write's counts, or how many rows a read gave."""
+    if verb(query) in WRITES and len(found) == 1:
+        return ", ".join(f"{column}: {value}" for column, value in found[0].items())
+    return f"{len(found)} row{'' if len(found) == 1 else 's'}"
 
 
 @dataclass
