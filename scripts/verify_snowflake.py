@@ -96,7 +96,6 @@ def verify_kind(
         snowflake_schema=schema,
         db_pool_min_connections=RACERS,
         db_pool_max_connections=RACERS,
-        db_pool_timeout=30.0,
         log_level="WARNING",
         log_format="text",
     )

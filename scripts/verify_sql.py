@@ -192,7 +192,10 @@ def two_sessions(connect: Callable[[], Any], catalogue: Mapping[str, Query], lab
     insert = catalogue["insert_user"]
     a, b = connect(), connect()
     try:
+        # B must outwait A's transaction: the service's own lock and statement timeouts are
+        # seconds, chosen to answer a request in time, not to show a wait.
         execute(b, f"ALTER SESSION SET LOCK_TIMEOUT = {B_LOCK_TIMEOUT}")
+        execute(b, f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {B_LOCK_TIMEOUT + 30}")
         first, second = (int(run(a, catalogue["next_user_id"], {})[0]["id"]) for _ in range(2))
         execute(a, "BEGIN")
         inserted_a = _count(run(a, insert, _create(first, TWO_SESSION_EMAIL)))
