@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import verify_sessions
 import verify_sql
 from verify_service import RACERS, race, write_paths
 from verify_sql import Row, Verdict, execute, failure
@@ -38,11 +39,8 @@ PROBE = "CREATE HYBRID TABLE verify_probe (id NUMBER(19, 0) NOT NULL PRIMARY KEY
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every step, print the verdict table, and return the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sql-dir", type=Path, default=queries.SQL_DIR, help="default: sql/")
-    sql_dir: Path = parser.parse_args(argv).sql_dir
-    settings = account_settings()
-    if settings is None:
+    catalogue, settings = sql_catalogue(argv), account_settings()
+    if catalogue is None or settings is None:
         return 2
     emulator = settings.snowflake_account.lower() == EMULATOR_ACCOUNT
     stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
@@ -57,11 +55,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for kind in KINDS:
             schema = f"{prefix}_{kind.upper()}"
-            rows += verify_kind(admin, settings, kind, schema, sql_dir, emulator=emulator)
+            rows += verify_kind(admin, settings, kind, schema, catalogue, emulator=emulator)
     finally:
         admin.close()
     print(f"Account {settings.snowflake_account}, scratch schemas {prefix}_*")
     return report(rows)
+
+
+def sql_catalogue(argv: Sequence[str] | None) -> dict[str, queries.Query] | None:
+    """Load the SQL files (sql/, or --sql-dir); say why and return None when one is malformed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sql-dir", type=Path, default=queries.SQL_DIR, help="default: sql/")
+    try:
+        return queries.load(parser.parse_args(argv).sql_dir)
+    except queries.QueryError as exc:
+        print(exc, file=sys.stderr)
+        return None
 
 
 def account_settings() -> Settings | None:
@@ -78,10 +87,16 @@ def account_settings() -> Settings | None:
 
 
 def verify_kind(
-    admin: Any, settings: Settings, kind: str, schema: str, sql_dir: Path, *, emulator: bool
+    admin: Any,
+    settings: Settings,
+    kind: str,
+    schema: str,
+    catalogue: dict[str, queries.Query],
+    *,
+    emulator: bool,
 ) -> list[Row]:
     """Run one table kind's steps inside a scratch schema that is dropped afterwards."""
-    statements = verify_sql.ddl(kind, sql_dir)
+    statements = verify_sql.ddl(kind, catalogue)
     if not statements:
         verdict = Verdict.NOT_APPLICABLE if kind == "hybrid" else Verdict.FAIL
         return [Row(f"{kind}: DDL", verdict, f"no {kind} table DDL in sql/")]
@@ -102,7 +117,7 @@ def verify_kind(
     rows: list[Row] = []
     try:
         # One at a time, so the rows before an unexpected error are kept.
-        for row in steps(scratch, kind, statements, queries.load(sql_dir), emulator=emulator):
+        for row in steps(scratch, kind, statements, catalogue, emulator=emulator):
             rows.append(row)
     except Exception as exc:
         rows.append(Row(f"{kind}: unexpected error", Verdict.FAIL, failure(exc)))
@@ -167,7 +182,7 @@ def two_sessions(
     """Run the two-session proof, except on the emulator, whose server takes no locks."""
     if emulator:
         return Row(f"{kind}: two-session create", Verdict.NOT_APPLICABLE, EMULATOR_TWO_SESSIONS)
-    return verify_sql.two_sessions(connect, catalogue, kind)
+    return verify_sessions.two_sessions(connect, catalogue, kind)
 
 
 def report(rows: list[Row]) -> int:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from servers import ROOT, EmulatorServer, free_port
 from snowflake.connector.errors import ProgrammingError
+from verify_sessions import Outcome, judge
+from verify_sql import Row, Verdict
 
-from scripts.verify_sql import Outcome, Row, Verdict, judge
 from userservice.connector import snowflake_connector
 from userservice.settings import Settings
 
