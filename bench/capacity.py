@@ -2,7 +2,8 @@
 
 Each view calls exactly one function of userservice.users, so each call here runs in its own
 app context and reads `queries.stats()`, the counter behind the access line's `db_statements`
-and the `db` entry of Server-Timing. The SQL is the real SQL, on the embedded emulator.
+and the `db` entry of Server-Timing. The SQL is the real SQL, on the embedded emulator, on a
+standard and on a hybrid users table.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 from flask import Flask
 
-from userservice import create_app, queries, users
+from userservice import create_app, db, queries, users
 from userservice.errors import ServiceError
 from userservice.settings import Settings
 
 Call = tuple[str, Callable[[], Any]]
+KINDS = ("standard", "hybrid")
 
 
 def calls(user_id: int, other_id: int) -> list[Call]:
@@ -68,14 +70,29 @@ def measure(app: Flask) -> list[tuple[str, str, int]]:
     return rows
 
 
+def hybrid(app: Flask) -> Flask:
+    """Replace the app's users table (made at start) with an empty hybrid one."""
+    with app.app_context(), db.connection() as conn:
+        conn.cursor().execute("DROP TABLE users")
+    with app.app_context():
+        db.create_schema(hybrid=True)
+    return app
+
+
 def main() -> None:
-    """Print the statements per endpoint as a Markdown table."""
+    """Print the statements per endpoint on both table kinds as a Markdown table."""
     with tempfile.TemporaryDirectory(prefix="userservice-capacity-") as tmp:
-        app = create_app(Settings(emulator_data_dir=tmp, log_level="WARNING"))
-        print("| request | outcome | statements |")
-        print("|---|---|---|")
-        for label, outcome, statements in measure(app):
-            print(f"| {label} | {outcome} | {statements} |")
+        apps = [
+            create_app(Settings(emulator_data_dir=f"{tmp}/{kind}", log_level="WARNING"))
+            for kind in KINDS
+        ]
+        standard, hybrid_ = measure(apps[0]), measure(hybrid(apps[1]))
+        for app in apps:
+            db.get_from(app).close()
+    print("| request | standard: outcome | statements | hybrid: outcome | statements |")
+    print("|---|---|---|---|---|")
+    for (label, outcome, count), (_, h_outcome, h_count) in zip(standard, hybrid_, strict=True):
+        print(f"| {label} | {outcome} | {count} | {h_outcome} | {h_count} |")
 
 
 if __name__ == "__main__":

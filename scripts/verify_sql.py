@@ -11,16 +11,18 @@ from typing import Any
 
 from userservice import queries
 from userservice.db import describe
+from userservice.emails import email_key
 from userservice.queries import Query
 
 HYBRID = re.compile(r"\bCREATE\s+(OR\s+REPLACE\s+)?HYBRID\s+TABLE\b", re.IGNORECASE)
 # Values that suit every statement's named parameters; a new parameter name must be added
 # here, so a statement the kit cannot run fails loudly instead of being skipped.
 SAMPLE_ID = 9_000_000_001
+SAMPLE_EMAIL = "Sample@Verify.Example"
 SAMPLE: dict[str, Any] = {
     "id": SAMPLE_ID,
-    "email": "Sample@Verify.Example",
-    "email_key": "sample@verify.example",
+    "email": SAMPLE_EMAIL,
+    "email_key": email_key(SAMPLE_EMAIL),
     "name": "Sample",
     "now": "2026-01-01T00:00:00",
     "version": 1,
@@ -29,7 +31,7 @@ SAMPLE: dict[str, Any] = {
     "page_size": 20,
     "after": 0,
     "batch_size": 100,
-    "keys": json.dumps([{"id": SAMPLE_ID, "key": "sample@verify.example"}]),
+    "keys": json.dumps([{"id": SAMPLE_ID, "key": email_key(SAMPLE_EMAIL)}]),
 }
 # Writes before reads before changes before deletes, so each statement finds the sample row.
 ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3}
