@@ -7,6 +7,7 @@ account. Lock waits cannot be shown there, so those steps must say NOT APPLICABL
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,7 +156,9 @@ def test_on_the_emulator_every_step_passes_or_says_not_applicable(server, tmp_pa
 def test_a_statement_that_fails_is_a_fail_row_and_exit_status_1(server, tmp_path):
     sql = tmp_path / "sql"
     shutil.copytree(ROOT / "sql", sql)
-    broken = (sql / "get_user.sql").read_text().replace("SELECT id,", "SELECT nickname, id,")
+    text = (sql / "get_user.sql").read_text()
+    broken = re.sub(r"\bSELECT\b", "SELECT nickname,", text, count=1)
+    assert broken != text
     (sql / "get_user.sql").write_text(broken)
 
     result = verify(tmp_path, server.port, "--sql-dir", str(sql))
