@@ -1,9 +1,9 @@
 """Statements per endpoint, on every path, measured on the emulator: `python -m bench.capacity`.
 
 Each view calls exactly one function of userservice.users, so each call here runs in its own
-app context and reads `queries.stats()`, the counter behind the access line's `db_statements`
-and the `db` entry of Server-Timing. The SQL is the real SQL, on the embedded emulator, on a
-standard and on a hybrid users table.
+app context with a fresh `hooks.RequestFigures` on `g.figures`, as a request gets one, and
+reads its `statements`: the counter behind the access line's `db_statements`. The SQL is the
+real SQL, on the embedded emulator, on a standard and on a hybrid users table.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 
-from userservice import create_app, db, queries, users
+from userservice import create_app, db, hooks, users
 from userservice.errors import ServiceError
 from userservice.settings import Settings
 
@@ -61,12 +61,13 @@ def measure(app: Flask) -> list[tuple[str, str, int]]:
     rows = []
     for label, call in calls(user_id, other_id):
         with app.app_context():
+            g.figures = hooks.RequestFigures()
             try:
                 call()
                 outcome = "success"
             except ServiceError as exc:
                 outcome = f"{exc.status} {exc.code}"
-            rows.append((label, outcome, queries.stats()[0]))
+            rows.append((label, outcome, g.figures.statements))
     return rows
 
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from userservice import queries
-from userservice.db import describe
+from userservice.connector import describe
 from userservice.emails import email_key
 from userservice.queries import Query
 
