@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db clean docs-assets lambda-zip bench
+.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
 	$(BIN)/python bench/lambda_overhead.py | tee build/bench-lambda-overhead.md
 	$(BIN)/python bench/lambda_cold_start.py | tee build/bench-lambda-cold-start.md
 	$(BIN)/python bench/faults.py | tee build/bench-faults.md
+	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,6 +52,11 @@ typecheck: $(STAMP)
 
 init-db: $(STAMP)  ## Create the table and sequence on the configured Snowflake account
 	$(BIN)/flask --app userservice init-db
+
+# Needs a role that may create schemas in SNOWFLAKE_DATABASE (see the README); the service's own
+# role may not. Scratch schemas USERSERVICE_VERIFY_* are created and dropped.
+verify-snowflake: $(STAMP)  ## Prove the SQL and the write rules on the configured Snowflake account
+	PYTHONPATH=. $(BIN)/python scripts/verify_snowflake.py
 
 # AWS Lambda: python3.12 on arm64 (ARCH=x86_64 for the other; then change template.yaml's
 # Architectures too). LAMBDA_INTERPRETER names a Python 3.12 for the .pyc when none is on PATH.
