@@ -1,30 +1,109 @@
 """gunicorn settings, taken from the service's own settings (see README)."""
 
-import logging
-from pathlib import Path
-from typing import Any
+# gevent must patch the standard library before anything imports ssl or threading (the
+# settings below import the service's package), or those modules keep blocking versions.
+from gevent import monkey
 
-from userservice import db, logs
-from userservice.settings import Settings
+monkey.patch_all()
+
+import json  # noqa: E402
+import logging  # noqa: E402
+from http import HTTPStatus  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from gunicorn import util  # noqa: E402
+from gunicorn.workers.base_async import AsyncWorker  # noqa: E402
+from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
+
+from userservice import db, logs  # noqa: E402
+from userservice.errors import PROBLEM_JSON, problem_body  # noqa: E402
+from userservice.hooks import new_request_id  # noqa: E402
+from userservice.settings import Settings  # noqa: E402
 
 _settings = Settings.from_env()
 
+
+class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
+    """A gevent worker whose connections give up on a client silent for READ_TIMEOUT.
+
+    gunicorn bounds the wait for a request's headers by `keepalive` in its gevent worker,
+    but reads a body with no timeout: a client that stops mid-body would hold its
+    connection for ever. A socket timeout bounds every read; the app answers 408.
+    """
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        """Serve one connection with a read timeout on its socket."""
+        client.settimeout(_settings.read_timeout)
+        AsyncWorker.handle(self, listener, client, addr)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """Answer a request gunicorn refuses itself as problem details, not its HTML page.
+
+        gunicorn still picks the status, logs the refusal and writes the access line; only
+        the page it would send is replaced.
+        """
+        page = _Page()
+        super().handle_error(req, page, addr, exc)
+        status = int(page.written.split(b" ", 2)[1]) if page.written else 500
+        detail = HTTPStatus(status).description if status == 500 else str(exc)
+        request_id = new_request_id()
+        body = problem_body(
+            status,
+            HTTPStatus(status).name,
+            detail,
+            getattr(req or getattr(exc, "req", None), "path", None) or "/",
+            request_id,
+        )
+        content = json.dumps(body).encode()
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(content)}\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode() + content)
+        except OSError:
+            self.log.debug("Failed to send error message.")
+        # Unread request bytes would turn a plain close into a reset that can destroy the
+        # answer before the client reads it (RFC 9112, section 9.6).
+        util.close_graceful(client)
+
+
+class _Page:
+    """Stand in for the client socket, keeping the error page gunicorn writes to it."""
+
+    written = b""
+
+    def gettimeout(self) -> float:
+        """Say the socket is non-blocking, so gunicorn writes at once."""
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        """Keep what gunicorn writes."""
+        self.written += data
+
+
 bind = f"{_settings.host}:{_settings.port}"
-# The emulator's DuckDB file admits one process, so on the emulator one worker serves with
-# threads; against Snowflake, WEB_CONCURRENCY workers do.
+# The emulator's DuckDB file admits one process, so on the emulator one worker serves;
+# against Snowflake, WEB_CONCURRENCY workers do.
 workers = 1 if _settings.use_emulator else _settings.web_concurrency
 if _settings.use_emulator:
     logs.configure(_settings.log_level)
     logging.getLogger("userservice.gunicorn").info(
-        "using the embedded Snowflake emulator (fakesnow): one worker with %d threads; data in %s",
-        _settings.gunicorn_threads,
+        "using the embedded Snowflake emulator (fakesnow): one worker, %d connections; data in %s",
+        _settings.gunicorn_worker_connections,
         Path(_settings.emulator_data_dir).resolve(),
     )
-threads = _settings.gunicorn_threads
-worker_class = "gthread"
+# One greenlet per connection: a slow or idle client costs a few kilobytes, not a thread,
+# so slow clients cannot starve the others (README, "Slow clients").
+worker_class = ReadTimeoutWorker
+worker_connections = _settings.gunicorn_worker_connections
 timeout = _settings.gunicorn_timeout
 graceful_timeout = _settings.gunicorn_timeout
-keepalive = 5
+# In the gevent worker this bounds both an idle keep-alive connection and the time a client
+# may take to send a request's headers (a total, so trickled headers are cut too).
+keepalive = _settings.read_timeout
 # Each worker builds its own app and pool: a pool made before the fork would share sockets.
 preload_app = False
 # gunicorn 27's control socket lives at ~/.gunicorn/gunicorn.ctl, shared by every gunicorn

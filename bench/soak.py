@@ -71,7 +71,7 @@ def figures(report: str) -> dict[str, str]:
 def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        env = emulator_env(data, GUNICORN_THREADS="8")
+        env = emulator_env(data)
         with gunicorn(port, env) as master:
             for n in range(50):
                 assert (

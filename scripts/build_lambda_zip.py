@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
 APP_PATHS = ("userservice", "sql", "lambda_handler.py")
 # The runtime ships boto3 and botocore (snowflake-connector-python imports them when present);
-# Lambda runs no WSGI server, so gunicorn is dead weight there.
-LEFT_OUT = ("boto3", "botocore", "s3transfer", "jmespath", "gunicorn")
+# Lambda runs no WSGI server, so gunicorn and its gevent worker are dead weight there.
+GEVENT = ("gevent", "greenlet", "zope_event", "zope_interface")
+LEFT_OUT = ("boto3", "botocore", "s3transfer", "jmespath", "gunicorn", *GEVENT)
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Lambda's python3.12 and later run on Amazon Linux 2023 (glibc 2.34), earlier ones on
 # Amazon Linux 2 (glibc 2.26); manylinux2014 is glibc 2.17.

@@ -53,6 +53,55 @@ def call(port: int, method: str, path: str, body: object = None) -> tuple[int, d
         conn.close()
 
 
+# What a slow client sends before it goes quiet, one kind per connection in turn.
+SLOW_REQUESTS = {
+    "partial headers": b"GET /api/v1/users/1 HTTP/1.1\r\nHo",
+    "trickled body": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{"
+    ),
+    "idle keep-alive": b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
+}
+
+
+def open_slow_clients(port: int, count: int) -> list[tuple[str, socket.socket]]:
+    """Open `count` connections that each send part of a request (or one request) and stall."""
+    opened = []
+    kinds = list(SLOW_REQUESTS.items())
+    for n in range(count):
+        kind, data = kinds[n % len(kinds)]
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(data)
+        opened.append((kind, sock))
+    return opened
+
+
+def read_until_closed(
+    sock: socket.socket, since: float, seconds: float
+) -> tuple[bytes, float | None]:
+    """Read until the server closes; return what it sent and when it closed (None: not yet).
+
+    The time is counted from `since` (a time.monotonic()), and waited for at most `seconds`.
+    """
+    received = b""
+    sock.settimeout(max(0.01, since + seconds - time.monotonic()))
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return received, None
+    except ConnectionResetError:
+        pass
+    return received, time.monotonic() - since
+
+
+def timed_get(port: int, path: str) -> tuple[int, float]:
+    """GET a path on a new connection; return the status and the seconds it took."""
+    started = time.monotonic()
+    status = call(port, "GET", path)[0]
+    return status, time.monotonic() - started
+
+
 def emulator_env(data_dir: str | Path, **extra: str) -> dict[str, str]:
     """Return the environment that runs the service on the embedded emulator in data_dir."""
     return {

@@ -220,7 +220,7 @@ def test_sessions_a_restarted_server_does_not_know_answer_503_once_and_are_repla
 
 def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
     port = free_port()
-    env = emulator_env(tmp_path, GUNICORN_THREADS="4")
+    env = emulator_env(tmp_path)
     acknowledged: list[dict[str, Any]] = []
     stop = threading.Event()
 

@@ -19,7 +19,7 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
     output = proc.stdout.read() if proc.stdout else ""
     first_line = json.loads(output.splitlines()[0])
     assert first_line["message"] == (
-        "using the embedded Snowflake emulator (fakesnow): one worker with 8 threads; "
+        "using the embedded Snowflake emulator (fakesnow): one worker, 1000 connections; "
         f"data in {tmp_path}"
     )
 

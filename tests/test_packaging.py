@@ -31,7 +31,18 @@ HERE = "{}.{}".format(*sys.version_info[:2])
 HERE_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 MIB = 1024 * 1024
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath")
-NOT_SHIPPED = (*RUNTIME_PACKAGES, "gunicorn", "fakesnow", "duckdb", "pytest", "mypy", "ruff")
+NOT_SHIPPED = (
+    *RUNTIME_PACKAGES,
+    "gunicorn",
+    "gevent",
+    "greenlet",
+    "zope",
+    "fakesnow",
+    "duckdb",
+    "pytest",
+    "mypy",
+    "ruff",
+)
 # Dummy production settings shaped like template.yaml's: the secret is read on first connect,
 # so building the app does no network I/O.
 LAMBDA_ENV = {

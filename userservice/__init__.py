@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, cli, cors, db, errors, health, hooks, logs, queries, views
+from . import api, cli, cors, db, errors, framing, health, hooks, logs, paths, queries, views
 from .settings import Settings
 
 __all__ = ["Settings", "create_app"]
@@ -27,10 +27,12 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     queries.init_app(app)
     db.init_app(app, connect)
     cli.init_app(app)
+    paths.init_app(app)
     smorest = api.configure(app)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)
     hooks.init_app(app)
+    framing.init_app(app)
     cors.init_app(app)
     errors.init_app(app)
     if settings.use_emulator:

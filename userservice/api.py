@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import http
+import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import flask_smorest
 from flask import Flask
+from webargs import missing
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import BadRequest
 
-from . import spec
+from . import paths, spec
 from .errors import MalformedJson, UnsupportedMediaType
 from .schemas import ProblemSchema
 
@@ -21,42 +22,49 @@ API_VERSION = "v1"
 
 
 class JsonParser(FlaskParser):
-    """Parse bodies as JSON only: 415 for other types, 400 for JSON that does not parse."""
+    """Parse bodies as JSON only (415, 400), and query integers as ASCII digits only (422)."""
 
     def load_json(self, req: Any, schema: Any) -> Any:
-        """Load the JSON body, refusing non-JSON types, oversized streams and deep nesting."""
+        """Load the JSON body (framing.py has read it), refusing anything ambiguous."""
         if not is_json_request(req):
             raise UnsupportedMediaType()
-        _refuse_oversized_stream(req)
         try:
-            return super().load_json(req, schema)
-        except BadRequest:
-            # webargs answers a body that does not parse with its own 400 (through abort()).
-            raise MalformedJson() from None
+            text = req.get_data(cache=True).decode()
+            if not text:
+                return missing
+            return json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
         except RecursionError:
             raise MalformedJson("The JSON body is nested too deeply.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise MalformedJson() from None
         except ValueError:
             # Python refuses to read an integer of more than 4,300 digits.
             raise MalformedJson("The JSON body holds a number too long to read.") from None
 
+    def load_querystring(self, req: Any, schema: Any) -> Any:
+        """Load the query string, refusing repeated parameters and oddly spelled integers."""
+        paths.check_query(req.args, schema)
+        return super().load_querystring(req, schema)
 
-def _refuse_oversized_stream(req: Any) -> None:
-    """Answer 413 for a streamed body (no Content-Length) that reaches MAX_CONTENT_LENGTH.
 
-    werkzeug stops reading such a body at the limit without complaint, and raises 413
-    only on a read past it; without this, a chunked 10 MB body through gunicorn is cut
-    to the limit and parsed (a 400, or a truncated document that happens to parse).
-    A streamed body of exactly the limit is refused too: the two cannot be told apart.
-    """
-    limit = req.max_content_length
-    if req.content_length is None and limit is not None and len(req.get_data()) >= limit:
-        req.stream.read(1)
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object; one that names a key twice means different things to parsers."""
+    built = dict(pairs)
+    if len(built) != len(pairs):
+        raise MalformedJson("The JSON body names the same key twice.")
+    return built
+
+
+def _no_constant(name: str) -> NoReturn:
+    """Refuse NaN and Infinity, which Python reads but JSON (RFC 8259) does not have."""
+    raise MalformedJson(f"{name} is not JSON.")
 
 
 class Blueprint(flask_smorest.Blueprint):
     """A smorest blueprint that parses with JsonParser and documents problem responses."""
 
     ARGUMENTS_PARSER = JsonParser()
+    PAGINATION_ARGUMENTS_PARSER = ARGUMENTS_PARSER
 
     def problems(self, *statuses: int) -> Callable[[ViewT], ViewT]:
         """Document the problem-details responses a view can give (spec.py describes them)."""

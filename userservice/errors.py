@@ -102,6 +102,27 @@ class UnsupportedMediaType(ServiceError):
     public_detail = "Send the body as application/json."
 
 
+class MissingHost(ServiceError):
+    """An HTTP/1.1 request came without a Host header."""
+
+    status, code = 400, "HOST_REQUIRED"
+    public_detail = "An HTTP/1.1 request must carry a Host header."
+
+
+class MalformedBody(ServiceError):
+    """The request body's framing is broken (a bad chunk size, a missing CRLF, a bad trailer)."""
+
+    status, code = 400, "MALFORMED_BODY"
+    public_detail = "The request body's chunked framing is malformed."
+
+
+class BodyTimeout(ServiceError):
+    """The client stopped sending its body for longer than READ_TIMEOUT."""
+
+    status, code = 408, "REQUEST_TIMEOUT"
+    public_detail = "The request body did not arrive in time."
+
+
 # werkzeug's HTTP errors answer with their status's standard name as the code
 # (NOT_FOUND, METHOD_NOT_ALLOWED, ...), except where the contract names them otherwise.
 HTTP_CODES = {
@@ -121,20 +142,27 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Build a problem-details response."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        "code": code,
-        "request_id": g.get("request_id"),
-    }
+    body = problem_body(status, code, detail, request.path, g.get("request_id"))
     if errors is not None:
         body["errors"] = errors
     return current_app.response_class(
         json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=dict(headers or {})
     )
+
+
+def problem_body(
+    status: int, code: str, detail: str, instance: str, request_id: str | None
+) -> dict[str, Any]:
+    """Return the members every problem document has, in the contract's order."""
+    return {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": request_id,
+    }
 
 
 def handle_service_error(error: ServiceError) -> Response:

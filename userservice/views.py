@@ -64,7 +64,7 @@ class Users(MethodView):
         return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
 
 
-@blp.route(f"/<int(max={users.MAX_ID}):user_id>")
+@blp.route("/<id:user_id>")
 class UserById(MethodView):
     """One user."""
 

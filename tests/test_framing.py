@@ -1,0 +1,277 @@
+"""Framing over real gunicorn and raw sockets: exactly one answer per request, never a 500."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from http import HTTPStatus
+
+import pytest
+from servers import call, emulator_env, free_port, gunicorn
+
+PROBLEM_KEYS = ["type", "title", "status", "detail", "instance", "code", "request_id"]
+HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+JSON = b"Content-Type: application/json\r\n"
+CHUNKED = b"Transfer-Encoding: chunked\r\n"
+BODY = b'{"email": "z@example.com", "name": "Z"}'
+# Broken chunked bodies, and the family around them; each follows a chunked header block.
+BROKEN_CHUNKS = {
+    "size zz": b"zz\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "size with a trailing space": b"%x \r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    "data without its CRLF": b"%x\r\n" % len(BODY) + BODY + b"XX0\r\n\r\n",
+    "malformed trailer": b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nno colon\r\n\r\n",
+    "negative size": b"-1\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "size with 0x": b"0x%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    "size with a leading space": b" %x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    "size with a plus sign": b"+%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    "bare LF after the size": b"%x\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    "chunk extension without a name": b"%x;\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+}
+ROUTES = [
+    (b"POST", b"/api/v1/users"),
+    (b"PUT", b"/api/v1/users/1"),
+    (b"PATCH", b"/api/v1/users/1"),
+    (b"GET", b"/api/v1/users/1"),
+    (b"DELETE", b"/api/v1/users/1"),
+    (b"GET", b"/api/v1/users"),
+    (b"GET", b"/health"),
+]
+
+
+def exchange(port: int, data: bytes, seconds: float = 10) -> tuple[list[dict], bool]:
+    """Send raw bytes; return every response read and whether the server closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as sock:
+        sock.sendall(data)
+        received = b""
+        closed = False
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+                if _complete(received, data.count(b" HTTP/1.")):
+                    break
+            else:
+                closed = True
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            pass
+        if not closed:
+            sock.settimeout(1.0)
+            try:
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                closed = False
+            except ConnectionResetError:
+                closed = True
+    return parse(received), closed
+
+
+def _complete(received: bytes, most: int) -> bool:
+    return len(parse(received)) >= most
+
+
+def parse(stream: bytes) -> list[dict]:
+    """Split a byte stream into HTTP/1.1 responses framed by Content-Length."""
+    responses = []
+    while stream:
+        head, sep, rest = stream.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError(f"a partial response: {stream[:200]!r}")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(re.fullmatch(r"HTTP/1\.[01] (\d{3}) .*", lines[0]).group(1))
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        length = int(headers.get("Content-Length", 0))
+        body, stream = rest[:length], rest[length:]
+        if len(body) < length:
+            return responses  # more is coming
+        responses.append({"status": status, "headers": headers, "body": body})
+    return responses
+
+
+def assert_problem(response: dict, status: int, code: str) -> dict:
+    assert response["status"] == status, response
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    problem = json.loads(response["body"])
+    assert list(problem)[:7] == PROBLEM_KEYS
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert problem["request_id"] == response["headers"]["X-Request-ID"]
+    return problem
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn as `make run` starts it, with one user whose state each test checks."""
+    port = free_port()
+    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
+        status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
+        assert (status, user["id"]) == (201, 1)
+        yield port, user
+
+
+def unchanged(port: int, user: dict) -> None:
+    status, _, page = call(port, "GET", "/api/v1/users")
+    assert (status, page) == (200, [user])
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: b" ".join(r).decode())
+@pytest.mark.parametrize("shape", BROKEN_CHUNKS, ids=str)
+def test_broken_chunked_framing_is_one_400_then_close_on_every_route(server, route, shape):
+    port, user = server
+    method, path = route
+    request = method + b" " + path + b" HTTP/1.1\r\nHost: t\r\n" + JSON + CHUNKED + b"\r\n"
+
+    responses, closed = exchange(port, request + BROKEN_CHUNKS[shape] + HEALTH)
+
+    assert len(responses) == 1, responses
+    assert_problem(responses[0], 400, "MALFORMED_BODY")
+    assert closed
+    unchanged(port, user)
+
+
+SMUGGLED = b"DELETE /api/v1/users/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+BODIES_NOT_READ = {
+    "GET with a chunked body": b"GET /api/v1/users/1 HTTP/1.1\r\nHost: t\r\n"
+    + CHUNKED
+    + b"\r\n5\r\nhello\r\n0\r\n\r\n",
+    "GET with a Content-Length body": b"GET /api/v1/users/1 HTTP/1.1\r\nHost: t\r\n"
+    b"Content-Length: 5\r\n\r\nhello",
+    "DELETE of no user with a chunked body": b"DELETE /api/v1/users/9 HTTP/1.1\r\nHost: t\r\n"
+    + CHUNKED
+    + b"\r\n5\r\nhello\r\n0\r\n\r\n",
+    "DELETE of no user with a Content-Length body": b"DELETE /api/v1/users/9 HTTP/1.1\r\n"
+    b"Host: t\r\nContent-Length: 5\r\n\r\nhello",
+    "GET with a body that looks like a request": b"GET /health HTTP/1.1\r\nHost: t\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED),
+}
+
+
+@pytest.mark.parametrize("shape", BODIES_NOT_READ, ids=str)
+def test_a_body_the_view_ignores_is_drained_and_the_next_request_is_answered(server, shape):
+    port, user = server
+
+    responses, _ = exchange(port, BODIES_NOT_READ[shape] + HEALTH)
+
+    assert [r["status"] for r in responses] in ([200, 200], [404, 200]), responses
+    assert json.loads(responses[1]["body"]) == {"status": "ok"}
+    unchanged(port, user)
+
+
+def test_a_streamed_body_over_the_limit_is_one_413(server):
+    port, user = server
+    chunk = b"x" * 65536
+    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 17 + b"0\r\n\r\n"
+    request = b"GET /api/v1/users/1 HTTP/1.1\r\nHost: t\r\n" + CHUNKED + b"\r\n" + body
+
+    responses, _ = exchange(port, request + HEALTH)
+
+    assert_problem(responses[0], 413, "PAYLOAD_TOO_LARGE")
+    assert len(responses) in (1, 2)
+    assert [r["status"] for r in responses[1:]] in ([], [200])
+    unchanged(port, user)
+
+
+def test_http_1_1_without_host_is_400_and_http_1_0_without_host_is_served(server):
+    port, _ = server
+
+    (refused,), _ = exchange(port, b"GET /health HTTP/1.1\r\n\r\n")
+    (served,), _ = exchange(port, b"GET /health HTTP/1.0\r\n\r\n")
+
+    assert_problem(refused, 400, "HOST_REQUIRED")
+    assert served["status"] == 200
+
+
+GUNICORN_REFUSES = {
+    "two Content-Type headers": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + b"Content-Type: text/plain\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+        400,
+    ),
+    "two Host headers": (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    "Content-Length and Transfer-Encoding": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n"
+        + JSON
+        + b"Content-Length: 5\r\n"
+        + CHUNKED
+        + b"\r\n0\r\n\r\n",
+        400,
+    ),
+    "two Content-Lengths": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+        b"Content-Length: 3\r\n\r\n{}",
+        400,
+    ),
+    "an unknown transfer coding": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + b"Transfer-Encoding: foo\r\n\r\n",
+        501,
+    ),
+    "a malformed request line": (b"GET /health\r\nHost: t\r\n\r\n", 400),
+    "a bad HTTP version": (b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n", 400),
+    "a space in a header name": (b"GET /health HTTP/1.1\r\nHost: t\r\nX A: 1\r\n\r\n", 400),
+    "obsolete line folding": (b"GET /health HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n b\r\n\r\n", 400),
+    "a bare LF": (b"GET /health HTTP/1.1\nHost: t\n\n", 400),
+    "a request line over 4094 bytes": (
+        b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n",
+        414,
+    ),
+    "a header over 8190 bytes": (
+        b"GET /health HTTP/1.1\r\nHost: t\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+        431,
+    ),
+    "over 100 headers": (
+        b"GET /health HTTP/1.1\r\nHost: t\r\n"
+        + b"".join(b"X-%d: 1\r\n" % n for n in range(101))
+        + b"\r\n",
+        431,
+    ),
+    "an Expect other than 100-continue": (
+        b"GET /health HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n",
+        417,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", GUNICORN_REFUSES, ids=str)
+def test_what_gunicorn_refuses_is_one_problem_document_then_close(server, shape):
+    port, user = server
+    request, status = GUNICORN_REFUSES[shape]
+
+    responses, closed = exchange(port, request + HEALTH)
+
+    assert len(responses) == 1, responses
+    problem = assert_problem(responses[0], status, _status_name(status))
+    assert responses[0]["headers"]["Connection"] == "close"
+    assert problem["type"] == "about:blank"
+    assert closed
+    unchanged(port, user)
+
+
+def _status_name(status: int) -> str:
+    return HTTPStatus(status).name
+
+
+ALIASES = [
+    "/api/v1/users%2F1",
+    "/api/v1/users%2f1",
+    "/api/v1/users//1",
+    "/api/v1/users/01",
+    "/api/v1/users/%EF%BC%91",
+    "/api/v1/users/%D9%A1",
+    "/api/v1/users/+1",
+    "/api/v1/users/1%20",
+    "/api/v1/users/%201",
+    "/api/v1/users/1/",
+    "/api/v1/users/1_",
+    "/api//v1/users/1",
+]
+
+
+@pytest.mark.parametrize("path", ALIASES)
+def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(server, path):
+    port, user = server
+    request = b"DELETE " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    (response,), _ = exchange(port, request)
+
+    assert_problem(response, 404, "NOT_FOUND")
+    unchanged(port, user)

@@ -1,0 +1,94 @@
+"""Slow clients over real gunicorn, on default settings: they never starve the service."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+
+import pytest
+from servers import (
+    call,
+    emulator_env,
+    free_port,
+    gunicorn,
+    open_slow_clients,
+    read_until_closed,
+    timed_get,
+)
+
+from userservice.settings import Settings
+
+READ_TIMEOUT = Settings().read_timeout
+SLOW = 64
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn as `make run` starts it, with one user."""
+    port = free_port()
+    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
+        status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
+        assert status == 201
+        yield port, user
+
+
+def test_the_default_read_timeout_is_at_most_ten_seconds():
+    assert 1 <= READ_TIMEOUT <= 10
+
+
+def test_64_slow_connections_neither_delay_a_request_nor_health(server):
+    port, user = server
+    slow = open_slow_clients(port, SLOW)
+    try:
+        time.sleep(0.5)  # every slow connection is accepted and stalled by now
+        answers = [timed_get(port, f"/api/v1/users/{user['id']}") for _ in range(5)]
+        answers += [timed_get(port, "/health") for _ in range(5)]
+    finally:
+        for _, sock in slow:
+            sock.close()
+
+    assert [status for status, _ in answers] == [200] * 10
+    assert max(seconds for _, seconds in answers) < 1.0, answers
+
+
+def test_every_kind_of_slow_connection_is_closed_after_the_read_timeout(server):
+    port, _ = server
+    opened = time.monotonic()
+    slow = open_slow_clients(port, 6)
+    trickler = socket.create_connection(("127.0.0.1", port), timeout=30)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        # Headers that never end, a byte every 0.2 s: no single read ever times out.
+        trickler.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        while not stop.wait(0.2):
+            try:
+                trickler.sendall(b"a")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        wait = READ_TIMEOUT + 10
+        results = [(kind, *read_until_closed(sock, opened, wait)) for kind, sock in slow]
+        results.append(("trickled headers", *read_until_closed(trickler, opened, wait)))
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        for _, sock in slow:
+            sock.close()
+        trickler.close()
+
+    for kind, received, closed_after in results:
+        assert closed_after is not None, f"{kind}: still open after {READ_TIMEOUT + 10} s"
+        assert closed_after > READ_TIMEOUT - 1.5, (kind, closed_after)
+        statuses = re.findall(rb"^HTTP/1\.1 (\d{3}) ", received, re.M)
+        expected = {"partial headers": [], "trickled headers": [], "idle keep-alive": [b"200"]}
+        assert statuses == expected.get(kind, [b"408"]), (kind, received)
+        if kind == "trickled body":
+            problem = json.loads(received.split(b"\r\n\r\n", 1)[1])
+            assert (problem["status"], problem["code"]) == (408, "REQUEST_TIMEOUT")
