@@ -39,6 +39,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
 	$(BIN)/python bench/lambda_cold_start.py | tee build/bench-lambda-cold-start.md
 	$(BIN)/python bench/faults.py | tee build/bench-faults.md
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
+	$(BIN)/python bench/slow_clients.py | tee build/bench-slow-clients.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

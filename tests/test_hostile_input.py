@@ -674,3 +674,278 @@ def test_garbage_in_if_none_match_is_ignored(api, before, ada, if_none_match):
     assert response.get_json() == ada
     assert response.headers["ETag"] == '"v1"'
     assert everything(api) == before
+
+
+# --- one URL per user, one spelling per query integer ------------------------------------------
+
+# Digits of other scripts, signs, spaces, underscores, leading zeros, empty segments, encoded
+# slashes: spellings that int() or a lenient router would read as user 1 (or 206).
+ID_ALIASES = [
+    "%EF%BC%91",  # fullwidth 1
+    "%EF%BC%92%EF%BC%90%EF%BC%96",  # fullwidth 206
+    "%D9%A1",  # Arabic-Indic 1
+    "%DB%B1",  # extended Arabic-Indic 1
+    "%E0%A5%A7",  # Devanagari 1
+    "%E0%A7%A7",  # Bengali 1
+    "%E0%B9%91",  # Thai 1
+    "%C2%B9",  # superscript 1
+    "%F0%9D%9F%8F",  # mathematical bold 1
+    "01",
+    "001",
+    "00",
+    "+1",
+    "-0",
+    "1_0",
+    "%201",
+    "1%20",
+    "%091",
+    "1%0A",
+    "1/",
+    "/1",
+    "1%2F",
+    "1%2f",
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("alias", ID_ALIASES)
+def test_another_spelling_of_an_id_is_404_not_found_and_changes_nothing(api, before, method, alias):
+    response = api.open(f"{USERS}/{alias}", method=method, json=VALID)
+
+    assert_problem(response, 404, "NOT_FOUND")
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    "path", [f"{USERS}%2F1", f"{USERS}%2f1", "/api/v1//users/1", "//api/v1/users/1"]
+)
+def test_an_encoded_slash_or_empty_segment_before_the_id_is_404_and_changes_nothing(
+    api, before, method, path
+):
+    response = api.open(path, method=method)
+
+    assert_problem(response, 404, "NOT_FOUND")
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page=%EF%BC%91", "page"),
+        ("page=%D9%A1", "page"),
+        ("page=%E0%A5%A7", "page"),
+        ("page=%C2%B9", "page"),
+        ("page=01", "page"),
+        ("page=+1", "page"),
+        ("page=1_0", "page"),
+        ("page=%201", "page"),
+        ("page=1%20", "page"),
+        ("page=1%09", "page"),
+        ("page=1&page=2", "page"),
+        ("page=1&page=1", "page"),
+        ("page_size=%EF%BC%95", "page_size"),
+        ("page_size=05", "page_size"),
+        ("page_size=+5", "page_size"),
+        ("page_size=1_0", "page_size"),
+        ("page_size=5&page_size=6", "page_size"),
+        ("email=a@example.com&email=b@example.com", "email"),
+    ],
+)
+def test_another_spelling_of_a_query_integer_or_a_repeated_parameter_is_422(
+    api, before, query, field
+):
+    response = api.get(f"{USERS}?{query}")
+
+    assert list(assert_problem(response, 422, "VALIDATION_ERROR")["errors"]) == [field]
+    assert everything(api) == before
+
+
+# --- ambiguous JSON ----------------------------------------------------------------------------
+
+AMBIGUOUS_JSON = [
+    b'{"email": "x@example.com", "email": "y@example.com", "name": "X"}',
+    b'{"email": "x@example.com", "name": "X", "name": "Y"}',
+    b'{"email": "x@example.com", "name": "X", "name": "X"}',
+    b'{"email": "x@example.com", "name": "X", "na\\u006de": "Y"}',
+    b'{"email": "x@example.com", "name": "X", "extra": {"a": 1, "a": 2}}',
+    b'{"email": "x@example.com", "name": NaN}',
+    b'{"email": "x@example.com", "name": Infinity}',
+    b'{"email": "x@example.com", "name": -Infinity}',
+    b'\xef\xbb\xbf{"email": "x@example.com", "name": "X"}',
+    '{"email": "x@example.com", "name": "X"}'.encode("utf-16"),
+    b'{"email": "x@example.com", "name": "X"} {}',
+]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("body", AMBIGUOUS_JSON)
+def test_ambiguous_json_is_400_malformed_json_and_changes_nothing(api, before, ada, method, body):
+    response = send(api, method, ada, data=body, content_type="application/json")
+
+    assert_problem(response, 400, "MALFORMED_JSON")
+    assert everything(api) == before
+
+
+# --- names and addresses that mislead ---------------------------------------------------------
+
+BLANK_NAMES = [
+    " ",
+    "   ",
+    "\u00a0",
+    "\u2003\u2009",
+    "\u3000",
+    "\u200b",
+    "\u200b\u200c\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u180e",
+    "\u3164",
+    "\u115f\u1160",
+    "\uffa0",
+    "\u2800",
+    " \u200b \u3164 ",
+]
+BIDI_NAMES = [
+    "\u202eevil",
+    "Ada\u202e",
+    "a\u202ab",
+    "a\u202bb",
+    "a\u202cb",
+    "a\u202db",
+    "a\u2066b\u2069",
+    "a\u2067b",
+    "a\u2068b",
+    "\u200fAda",
+    "Ada\u200e",
+    "Ada\u061c",
+]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [(n, "Must contain a visible character.") for n in BLANK_NAMES]
+    + [(n, "Must not contain bidirectional formatting characters.") for n in BIDI_NAMES],
+)
+def test_a_blank_name_or_one_with_bidi_controls_is_422_and_changes_nothing(
+    api, before, ada, method, name, message
+):
+    response = send(api, method, ada, json={**VALID, "name": name})
+
+    assert assert_problem(response, 422, "VALIDATION_ERROR")["errors"] == {"name": [message]}
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize("name", ["Ada\u00a0Lovelace", " Ada ", "\u200bAda", "Ada\u0301"])
+def test_a_name_with_visible_characters_among_invisible_ones_is_stored_verbatim(
+    client, seeded, name
+):
+    created = make_user(client, "n@example.com", name)
+
+    assert client.get(f"{USERS}/{created['id']}").get_json()["name"] == name
+
+
+UNDELIVERABLE = [
+    "a" * 65 + "@example.com",
+    "a@localhost",
+    "a@[127.0.0.1]",
+    "a@127.0.0.10",
+    "a@10.0.0.256",
+    "a@[IPv6:::1]",
+    "a@localhost.",
+    "λ" * 65 + "@example.gr",
+]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("email", UNDELIVERABLE)
+def test_a_long_local_part_localhost_or_an_address_literal_is_422_and_changes_nothing(
+    api, before, ada, method, email
+):
+    response = send(api, method, ada, json={**VALID, "email": email})
+
+    assert list(assert_problem(response, 422, "VALIDATION_ERROR")["errors"]) == ["email"]
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize(
+    "email", ["λογος.x@example.gr", "bücher@bücher.de", "a" * 64 + "@example.com"]
+)
+def test_an_internationalized_or_64_character_local_part_is_stored_and_read_back(
+    client, seeded, email
+):
+    created = make_user(client, email, "I")
+
+    assert client.get(f"{USERS}/{created['id']}").get_json()["email"] == email
+
+
+def test_the_spec_declares_internationalized_addresses(api):
+    spec = api.get("/openapi.json").get_json()
+
+    assert spec["components"]["schemas"]["User"]["properties"]["email"]["format"] == "idn-email"
+
+
+# --- the size of a 422 -------------------------------------------------------------------------
+
+
+def test_40000_unknown_fields_name_at_most_20_in_a_small_422(api, before):
+    body = {**VALID, **{f"k{n}": 1 for n in range(40_000)}}
+
+    response = api.post(USERS, json=body)
+
+    errors = assert_problem(response, 422, "VALIDATION_ERROR")["errors"]
+    assert len(errors) == 20
+    assert len(response.get_data()) < 4096
+    assert everything(api) == before
+
+
+def test_a_900_kb_unknown_field_name_is_cut_to_64_characters(api, before):
+    response = api.post(USERS, json={**VALID, "k" * 900_000: 1})
+
+    errors = assert_problem(response, 422, "VALIDATION_ERROR")["errors"]
+    assert errors == {"k" * 64: ["Unknown field."]}
+    assert len(response.get_data()) < 1024
+    assert everything(api) == before
+
+
+# --- If-None-Match on writes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"If-None-Match": "*"},
+        {"If-None-Match": '"v1"'},
+        {"If-None-Match": 'W/"v1"'},
+        {"If-None-Match": '"v7", "v1"'},
+        {"If-None-Match": '"v1"', "If-Match": '"v1"'},
+        {"If-None-Match": '"v7"', "If-Match": '"v7"'},
+    ],
+)
+def test_if_none_match_naming_the_user_on_a_write_is_412_and_changes_nothing(
+    api, before, ada, method, headers
+):
+    response = send(api, method, ada, json=VALID, headers=headers)
+
+    assert_problem(response, 412, "PRECONDITION_FAILED")
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_if_none_match_naming_another_version_lets_the_write_through(client, seeded, method):
+    ada = seeded[1][0]
+
+    response = send(client, method, ada, json=VALID, headers={"If-None-Match": '"v7"'})
+
+    assert response.status_code == 200
+    assert (response.get_json()["email"], response.headers["ETag"]) == (VALID["email"], '"v2"')
+
+
+def test_if_none_match_on_a_missing_user_is_404(api, before):
+    response = api.put(f"{USERS}/999", json=VALID, headers={"If-None-Match": "*"})
+
+    assert_problem(response, 404, "USER_NOT_FOUND")
+    assert everything(api) == before

@@ -11,6 +11,9 @@ from flask import Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 PROBLEM_JSON = "application/problem+json"
+# Bounds on a 422's `errors`, so that its size does not follow the request's.
+MAX_FIELDS = 20
+MAX_FIELD_NAME = 64
 log = logging.getLogger(__name__)
 
 
@@ -209,18 +212,23 @@ def init_app(app: Flask) -> None:
 
 
 def _field_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Flatten webargs messages ({location: {field: [msg]}}) to {field: [msg]}."""
+    """Flatten webargs messages ({location: {field: [msg]}}) to {field: [msg]}.
+
+    At most MAX_FIELDS fields, each name cut to MAX_FIELD_NAME characters: the names of
+    unknown fields are the client's, and 40,000 of them, or one of 900 KB, would otherwise
+    make the answer as large as the request.
+    """
     flat: dict[str, list[str]] = {}
 
     def walk(prefix: str | None, value: Any) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
                 walk(str(key) if prefix is None else f"{prefix}.{key}", item)
-        else:
-            # A field may be called "" (an unknown one sent by a client); only no name is _schema.
-            flat.setdefault("_schema" if prefix is None else prefix, []).extend(
-                value if isinstance(value, list) else [str(value)]
-            )
+            return
+        # A field may be called "" (an unknown one sent by a client); only no name is _schema.
+        name = ("_schema" if prefix is None else prefix)[:MAX_FIELD_NAME]
+        if name in flat or len(flat) < MAX_FIELDS:
+            flat.setdefault(name, []).extend(value if isinstance(value, list) else [str(value)])
 
     for location_messages in messages.values():
         walk(None, location_messages)

@@ -7,6 +7,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask
+from flask_smorest import Api
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -55,8 +56,14 @@ def _canonical(value: str) -> bool:
     return CANONICAL_INTEGER.fullmatch(value) is not None
 
 
-def init_app(app: Flask) -> None:
+def id_schema(converter: IdConverter) -> dict[str, Any]:
+    """Describe the id path parameter in the spec."""
+    return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+
+
+def init_app(app: Flask, smorest: Api) -> None:
     """Register the id converter and keep empty path segments (call before the routes)."""
     app.url_map.converters["id"] = IdConverter
+    smorest.register_converter(IdConverter, id_schema)
     # werkzeug would redirect /users//1 to /users/1: a second URL for the same user.
     app.url_map.merge_slashes = False

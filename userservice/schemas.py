@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, ClassVar
 
@@ -13,10 +14,35 @@ from .emails import UnusableDomain, email_key
 NAME_LENGTH = validate.Length(min=1, max=255)
 EMAIL_LENGTH = validate.Length(max=255)
 VALID_EMAIL = validate.Email()
-# What _printable refuses, as the spec's ECMA-262 pattern (C0 and C1 controls). A lone
-# surrogate cannot be written in a pattern every validator compiles; descriptions name it.
-PRINTABLE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+# Character classes shared by the spec's ECMA-262 patterns and the checks below, so that what
+# the spec declares and what the service accepts are one definition. C0 and C1 controls:
+CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+# Unicode's Bidi_Control characters: they reorder how the text around them is displayed.
+BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# Spaces, format characters and blank letters (Hangul fillers, the Braille blank): a name of
+# only these shows as nothing.
+INVISIBLE = (
+    r"\u0020\u00a0\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    r"\u1680\u180e\u2000-\u200d\u2028\u2029\u202f\u205f-\u2064\u206a-\u206f\u2800\u3000"
+    r"\u3164\ufeff\uffa0\ufff9-\ufffb"
+)
+# What _printable refuses, as a pattern. A lone surrogate cannot be written in a pattern every
+# validator compiles; descriptions name it.
+PRINTABLE = rf"^[^{CONTROLS}]*$"
 PRINTABLE_NOTE = "No control characters or lone surrogates."
+# Invisible characters, then a visible one, then anything but controls (linear to match).
+NAME_PATTERN = rf"^[{INVISIBLE}]*[^{CONTROLS}{BIDI}{INVISIBLE}][^{CONTROLS}{BIDI}]*$"
+NAME_NOTE = "At least one visible character; no control or bidirectional formatting characters."
+# A local part of 1-64 characters (RFC 5321), then a domain name with a dot whose last label
+# is not all digits: no `localhost`, no `[127.0.0.1]`, no `127.0.0.10`.
+_LABEL = rf"[^{CONTROLS}@\[\].]"
+EMAIL_PATTERN = rf"^[^{CONTROLS}]{{1,64}}@(?:{_LABEL}+\.)+[0-9]*[^{CONTROLS}@\[\].0-9]{_LABEL}*$"
+EMAIL_NOTE = (
+    "An address (internationalized ones too) with a local part of at most 64 characters and "
+    "a domain name with a dot: no `localhost`, no address literal. " + PRINTABLE_NOTE
+)
+_CONTROL = re.compile(f"[{CONTROLS}]")
+_BIDI = re.compile(f"[{BIDI}]")
 
 
 def _printable(value: str) -> None:
@@ -26,21 +52,48 @@ def _printable(value: str) -> None:
             raise ma.ValidationError("Must not contain control characters.")
 
 
+def _visible_name(value: str) -> None:
+    """Refuse a name that shows as nothing, or that reorders the text around it."""
+    if not value or re.fullmatch(NAME_PATTERN, value) or _CONTROL.search(value):
+        return  # an empty name is NAME_LENGTH's to report, a control character _printable's
+    if _BIDI.search(value):
+        raise ma.ValidationError("Must not contain bidirectional formatting characters.")
+    raise ma.ValidationError("Must contain a visible character.")
+
+
+def _deliverable(value: str) -> None:
+    """Refuse a local part over 64 characters, and a domain that is not a dotted name."""
+    try:
+        VALID_EMAIL(value)
+    except ma.ValidationError:
+        return  # the field's own check reports it
+    if not re.fullmatch(EMAIL_PATTERN, value) and not _CONTROL.search(value):
+        raise ma.ValidationError(
+            "The local part must be at most 64 characters and the domain a name with a dot "
+            "(no localhost, no address literal)."
+        )
+
+
 def _email(**kwargs: Any) -> fields.Email:
     """Make an email field: a valid address of at most 255 characters."""
-    metadata = {"example": "ada@example.com", "maxLength": 255, "pattern": PRINTABLE}
+    metadata = {"example": "ada@example.com", "maxLength": 255, "pattern": EMAIL_PATTERN}
     return fields.Email(
-        validate=[EMAIL_LENGTH, _printable, _has_key],
-        metadata={**metadata, "description": f"A valid address. {PRINTABLE_NOTE}"},
+        validate=[EMAIL_LENGTH, _printable, _deliverable, _has_key],
+        # The service takes internationalized addresses (RFC 6531), so the spec says so.
+        metadata={**metadata, "format": "idn-email", "description": EMAIL_NOTE},
         **kwargs,
     )
 
 
 def _name(**kwargs: Any) -> fields.String:
-    """Make a name field: 1 to 255 characters."""
+    """Make a name field: 1 to 255 characters, at least one of them visible."""
     return fields.String(
-        validate=[NAME_LENGTH, _printable],
-        metadata={"example": "Ada Lovelace", "pattern": PRINTABLE, "description": PRINTABLE_NOTE},
+        validate=[NAME_LENGTH, _printable, _visible_name],
+        metadata={
+            "example": "Ada Lovelace",
+            "pattern": NAME_PATTERN,
+            "description": f"{NAME_NOTE} {PRINTABLE_NOTE}",
+        },
         **kwargs,
     )
 

@@ -67,6 +67,11 @@ PRECONDITION_PARAMETERS = {
         "description": "304 if the user's ETag is one of these (weak comparison), or `*`.",
         "schema": {"type": "string"},
     },
+    "IF_NONE_MATCH_WRITE": {
+        "name": "If-None-Match",
+        "description": "412 if the user's ETag is one of these (weak comparison), or `*`.",
+        "schema": {"type": "string"},
+    },
 }
 # A body for each example: a field error on 422, what any problem carries otherwise.
 EXAMPLE_ERRORS = {"email": ["Not a valid email address."]}

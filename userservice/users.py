@@ -81,27 +81,40 @@ def create_user(*, email: str, name: str) -> User:
 
 
 def update_user(
-    user_id: int, *, email: str | None = None, name: str | None = None, if_match: str | None
+    user_id: int,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    if_match: str | None,
+    if_none_match: str | None = None,
 ) -> User:
     """Change a user's email and/or name (None keeps it); return exactly what the write stored.
 
     404, 412 and 409 come from the first statement's read. The write is conditioned on the
     version read, so a write that lands is known exactly; one that lost a race to another
-    write answers 412 when If-Match was sent (the version it named is gone), else 503.
+    write answers 412 when a precondition was sent (it held for a version now gone), else 503.
     """
     new_key = None if email is None else email_key(email)
     with db.connection() as conn, _refused_key():
         read = queries.run(conn, "get_user_for_update", id=user_id, email_key=new_key)
         current = _one(read)
-        if if_match is not None and not matches(if_match, current):
+        conditional = if_match is not None or if_none_match is not None
+        if conditional and not _preconditions_hold(current, if_match, if_none_match):
             raise PreconditionFailed()
         if read[0]["taken"]:
             raise EmailTaken()
         user = _changed(current, email=email, name=name)
         key = read[0]["email_key"] if new_key is None else new_key
         if not _write(conn, user, key, read_version=current["version"]):
-            raise PreconditionFailed() if if_match is not None else WriteConflict()
+            raise PreconditionFailed() if conditional else WriteConflict()
     return user
+
+
+def _preconditions_hold(user: User, if_match: str | None, if_none_match: str | None) -> bool:
+    """Tell whether If-Match (strong) and If-None-Match (weak, on a write: 412) let it go on."""
+    if if_match is not None and not matches(if_match, user):
+        return False
+    return if_none_match is None or not matches(if_none_match, user, weak=True)
 
 
 def delete_user(user_id: int, *, if_match: str | None) -> None:

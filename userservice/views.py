@@ -83,18 +83,18 @@ class UserById(MethodView):
     @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(operationId="replaceUser", parameters=["IF_MATCH"])
+    @blp.doc(operationId="replaceUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
     def put(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
-        """Replace a user's email and name; If-Match is honoured when sent."""
-        return _represent(users.update_user(user_id, **data, if_match=_if_match()))
+        """Replace a user's email and name; If-Match and If-None-Match are honoured."""
+        return _represent(users.update_user(user_id, **data, **_preconditions()))
 
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(operationId="updateUser", parameters=["IF_MATCH"])
+    @blp.doc(operationId="updateUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
     def patch(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
-        """Change some of a user's fields; If-Match is honoured when sent."""
-        return _represent(users.update_user(user_id, **data, if_match=_if_match()))
+        """Change some of a user's fields; If-Match and If-None-Match are honoured."""
+        return _represent(users.update_user(user_id, **data, **_preconditions()))
 
     @blp.response(204)
     @blp.problems(404, 412, 503)
@@ -106,3 +106,7 @@ class UserById(MethodView):
 
 def _if_match() -> str | None:
     return request.headers.get("If-Match")
+
+
+def _preconditions() -> dict[str, str | None]:
+    return {"if_match": _if_match(), "if_none_match": request.headers.get("If-None-Match")}
