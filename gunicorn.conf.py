@@ -25,17 +25,24 @@ _settings = Settings.from_env()
 
 
 class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
-    """A gevent worker whose connections give up on a client silent for READ_TIMEOUT.
+    """gunicorn's gevent worker, with a read timeout and the service's contract at the door.
 
     gunicorn bounds the wait for a request's headers by `keepalive` in its gevent worker,
     but reads a body with no timeout: a client that stops mid-body would hold its
     connection for ever. A socket timeout bounds every read; the app answers 408.
     """
 
+    wsgi: Any  # the app gunicorn calls, set by load_wsgi
+
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         """Serve one connection with a read timeout on its socket."""
         client.settimeout(_settings.read_timeout)
         AsyncWorker.handle(self, listener, client, addr)
+
+    def load_wsgi(self) -> None:
+        """Load the app, wrapped so that an answer to an unread body closes the connection."""
+        super().load_wsgi()
+        self.wsgi = _closing(self.wsgi)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
@@ -68,6 +75,31 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         # Unread request bytes would turn a plain close into a reset that can destroy the
         # answer before the client reads it (RFC 9112, section 9.6).
         util.close_graceful(client)
+
+
+# Answers the app gives without having read the whole body: a timeout and a body too large.
+UNREAD_BODY_STATUSES = ("408", "413")
+
+
+def _closing(app: Any) -> Any:
+    """Close the connection (`Connection: close`) after an answer that left the body unread.
+
+    Where the next request would start is then unknown, or (past the body limit) not worth
+    reading up to. The app reads every other body before answering (userservice/framing.py);
+    gunicorn marks a body whose framing broke as failed. A WSGI app may not send hop-by-hop
+    headers itself, so the server side decides, through gunicorn's response object.
+    """
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            failed = getattr(environ["wsgi.input"], "failed", False)
+            if failed or status[:3] in UNREAD_BODY_STATUSES:
+                start_response.__self__.force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return serve
 
 
 class _Page:

@@ -125,6 +125,7 @@ def test_broken_chunked_framing_is_one_400_then_close_on_every_route(server, rou
 
     assert len(responses) == 1, responses
     assert_problem(responses[0], 400, "MALFORMED_BODY")
+    assert responses[0]["headers"]["Connection"] == "close"
     assert closed
     unchanged(port, user)
 
@@ -157,17 +158,26 @@ def test_a_body_the_view_ignores_is_drained_and_the_next_request_is_answered(ser
     unchanged(port, user)
 
 
-def test_a_streamed_body_over_the_limit_is_one_413(server):
+CHUNK = b"x" * 65536
+OVER_THE_LIMIT = {
+    "streamed": CHUNKED + b"\r\n" + (b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n") * 17,
+    "declared": b"Content-Length: %d\r\n\r\n" % (17 * len(CHUNK)) + CHUNK * 17,
+}
+
+
+@pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
+@pytest.mark.parametrize("shape", OVER_THE_LIMIT, ids=str)
+def test_a_body_over_the_limit_is_one_413_then_close(server, method, shape):
     port, user = server
-    chunk = b"x" * 65536
-    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 17 + b"0\r\n\r\n"
-    request = b"GET /api/v1/users/1 HTTP/1.1\r\nHost: t\r\n" + CHUNKED + b"\r\n" + body
+    path = b"/api/v1/users" if method == b"POST" else b"/api/v1/users/1"
+    request = method + b" " + path + b" HTTP/1.1\r\nHost: t\r\n" + JSON + OVER_THE_LIMIT[shape]
 
-    responses, _ = exchange(port, request + HEALTH)
+    responses, closed = exchange(port, request + b"0\r\n\r\n" + HEALTH)
 
+    assert len(responses) == 1, responses
     assert_problem(responses[0], 413, "PAYLOAD_TOO_LARGE")
-    assert len(responses) in (1, 2)
-    assert [r["status"] for r in responses[1:]] in ([], [200])
+    assert responses[0]["headers"]["Connection"] == "close"
+    assert closed
     unchanged(port, user)
 
 

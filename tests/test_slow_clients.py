@@ -90,5 +90,7 @@ def test_every_kind_of_slow_connection_is_closed_after_the_read_timeout(server):
         expected = {"partial headers": [], "trickled headers": [], "idle keep-alive": [b"200"]}
         assert statuses == expected.get(kind, [b"408"]), (kind, received)
         if kind == "trickled body":
-            problem = json.loads(received.split(b"\r\n\r\n", 1)[1])
+            head, body = received.split(b"\r\n\r\n", 1)
+            assert b"\r\nConnection: close\r\n" in head
+            problem = json.loads(body)
             assert (problem["status"], problem["code"]) == (408, "REQUEST_TIMEOUT")
