@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,10 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
 APP_PATHS = ("userservice", "sql", "lambda_handler.py")
-# The runtime ships boto3 and botocore (snowflake-connector-python imports them when present);
-# Lambda runs no WSGI server, so gunicorn and its gevent worker are dead weight there.
-GEVENT = ("gevent", "greenlet", "zope_event", "zope_interface")
-LEFT_OUT = ("boto3", "botocore", "s3transfer", "jmespath", "gunicorn", *GEVENT)
+# The runtime ships boto3 and botocore (snowflake-connector-python imports them when present).
+LEFT_OUT = ("boto3", "botocore", "s3transfer", "jmespath")
+# Lambda runs no WSGI server: gunicorn and its gevent worker are not even installed (gevent
+# has no wheel for the older runtimes' glibc).
+SERVER_ONLY = ("gunicorn", "gevent")
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Lambda's python3.12 and later run on Amazon Linux 2023 (glibc 2.34), earlier ones on
 # Amazon Linux 2 (glibc 2.26); manylinux2014 is glibc 2.17.
@@ -86,8 +88,16 @@ def install_wheels(staging: Path, arch: str, python: str) -> None:
     command += ["--implementation", "cp", "--python-version", python, "--only-binary=:all:"]
     for tag in platforms(arch, python):
         command += ["--platform", tag]
-    command += ["-r", str(REQUIREMENTS)]
-    subprocess.run(command, check=True)  # noqa: S603
+    lines = REQUIREMENTS.read_text().splitlines(keepends=True)
+    with tempfile.TemporaryDirectory() as folder:
+        pins = Path(folder) / "requirements.txt"
+        pins.write_text("".join(line for line in lines if not _server_only(line)))
+        subprocess.run([*command, "-r", str(pins)], check=True)  # noqa: S603
+
+
+def _server_only(line: str) -> bool:
+    """Tell whether a requirements line pins a package only gunicorn needs."""
+    return line.split("==")[0].strip().lower() in SERVER_ONLY
 
 
 def remove_distribution(staging: Path, name: str) -> None:
