@@ -37,7 +37,7 @@ def _memory(server: servers.Server) -> Section:
     section = Section(
         "e. Memory",
         "The service on the emulator, started as `make run` starts it (gunicorn.conf.py: one "
-        "worker, 8 gthreads, access log on) with a fresh EMULATOR_DATA_DIR, driven by "
+        "gevent worker, access log on) with a fresh EMULATOR_DATA_DIR, driven by "
         f"bench/mix.py from {CLIENTS} keep-alive connections: in every {len(CYCLE)} requests "
         f"{CYCLE.count('P')} POST (unique email), {CYCLE.count('U')} PATCH, {CYCLE.count('L')} "
         f"list page and {CYCLE.count('G')} GET /users/{{id}}. The worker's VmRSS (from "
