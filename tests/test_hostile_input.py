@@ -930,7 +930,9 @@ def test_if_none_match_naming_the_user_on_a_write_is_412_and_changes_nothing(
 ):
     response = send(api, method, ada, json=VALID, headers=headers)
 
-    assert_problem(response, 412, "PRECONDITION_FAILED")
+    problem = assert_problem(response, 412, "PRECONDITION_FAILED")
+    stale = headers.get("If-Match") == '"v7"'
+    assert ("changed" in problem["detail"]) == stale, problem["detail"]
     assert everything(api) == before
 
 

@@ -98,23 +98,23 @@ def update_user(
     with db.connection() as conn, _refused_key():
         read = queries.run(conn, "get_user_for_update", id=user_id, email_key=new_key)
         current = _one(read)
-        conditional = if_match is not None or if_none_match is not None
-        if conditional and not _preconditions_hold(current, if_match, if_none_match):
-            raise PreconditionFailed()
+        _check_preconditions(current, if_match, if_none_match)
         if read[0]["taken"]:
             raise EmailTaken()
         user = _changed(current, email=email, name=name)
         key = read[0]["email_key"] if new_key is None else new_key
         if not _write(conn, user, key, read_version=current["version"]):
+            conditional = if_match is not None or if_none_match is not None
             raise PreconditionFailed() if conditional else WriteConflict()
     return user
 
 
-def _preconditions_hold(user: User, if_match: str | None, if_none_match: str | None) -> bool:
-    """Tell whether If-Match (strong) and If-None-Match (weak, on a write: 412) let it go on."""
+def _check_preconditions(user: User, if_match: str | None, if_none_match: str | None) -> None:
+    """Raise PreconditionFailed unless If-Match (strong) and If-None-Match (weak) let a write on."""
     if if_match is not None and not matches(if_match, user):
-        return False
-    return if_none_match is None or not matches(if_none_match, user, weak=True)
+        raise PreconditionFailed()
+    if if_none_match is not None and matches(if_none_match, user, weak=True):
+        raise PreconditionFailed("The user is at a version that If-None-Match names (or *).")
 
 
 def delete_user(user_id: int, *, if_match: str | None) -> None:
