@@ -32,7 +32,7 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
     connection for ever. A socket timeout bounds every read; the app answers 408.
     """
 
-    wsgi: Any  # the app gunicorn calls, set by load_wsgi
+    wsgi: Any  # the Flask app gunicorn calls, set by load_wsgi
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         """Serve one connection with a read timeout on its socket."""
@@ -42,7 +42,8 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
     def load_wsgi(self) -> None:
         """Load the app, wrapped so that an answer to an unread body closes the connection."""
         super().load_wsgi()
-        self.wsgi = _closing(self.wsgi)
+        # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
+        self.wsgi.wsgi_app = _closing(self.wsgi.wsgi_app)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
