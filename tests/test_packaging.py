@@ -36,6 +36,8 @@ NOT_SHIPPED = (*RUNTIME_PACKAGES, "gunicorn", "fakesnow", "duckdb", "pytest", "m
 # so building the app does no network I/O.
 LAMBDA_ENV = {
     "ENVIRONMENT": "production",
+    "AUTH_ISSUER": "https://issuer.example.com/",
+    "AUTH_AUDIENCE": "userservice",
     "SNOWFLAKE_ACCOUNT": "example-account",
     "SNOWFLAKE_USER": "USERSERVICE",
     "SNOWFLAKE_WAREHOUSE": "USERSERVICE_WH",
