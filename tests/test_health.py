@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
+from conftest import captured
 from snowflake.connector.errors import OperationalError
 
 
@@ -16,12 +15,12 @@ def test_liveness_touches_no_database(account_settings, make_app):
     assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
 
 
-def test_readiness_answers_only_its_status_and_logs_the_pool(client, caplog):
-    with caplog.at_level(logging.INFO, logger="userservice.health"):
+def test_readiness_answers_only_its_status_and_logs_the_pool(client):
+    with captured("userservice.health") as records:
         response = client.get("/health/ready")
 
     assert (response.status_code, response.get_json()) == (200, {"status": "ready"})
-    (record,) = [r for r in caplog.records if r.name == "userservice.health"]
+    (record,) = records
     assert record.pool == {
         "min_size": 1,
         "max_size": 8,
