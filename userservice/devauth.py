@@ -1,6 +1,7 @@
 """Sign development tokens with a key kept under EMULATOR_DATA_DIR; AUTH_ISSUER=dev trusts it.
 
-`flask --app userservice dev-token` (or `make token`) prints a token. The key is an ES256 key
+`flask --app userservice dev-token` prints a token; `make token` runs the same command without
+building the app, so it works while `make run` holds the emulator's files. The key is an ES256 key
 made on first use, readable by its owner only; the service trusts it only in development.
 """
 
@@ -21,7 +22,7 @@ from flask import current_app, has_app_context
 from jwt.algorithms import ECAlgorithm
 
 from .jwks import Loader
-from .settings import DEV_ISSUER, Settings
+from .settings import DEV_AUDIENCE, DEV_ISSUER, Settings, SettingsError
 
 KEY_FILE = "dev-token-key.pem"
 ALGORITHM = "ES256"
@@ -89,7 +90,7 @@ def mint(
     now = int(time.time())
     claims = {
         "iss": DEV_ISSUER,
-        "aud": settings.auth_expected_audience,
+        "aud": settings.auth_audience or DEV_AUDIENCE,
         "sub": subject,
         "client_id": DEV_CLIENT,
         "scope": " ".join(scopes),
@@ -106,12 +107,15 @@ def mint(
 @click.option("--subject", default=DEV_SUBJECT, show_default=True)
 def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) -> None:
     """Print a development token that the service trusts with AUTH_ISSUER=dev."""
-    # Under `flask`, the app's settings; run as a module, the environment's, with no app (so
-    # no emulator to open while `make run` holds it).
+    # Under `flask`, the app's settings; called bare (`make token`), the environment's, with no
+    # app, so no emulator to open while `make run` holds its files.
     if has_app_context():
         settings: Settings = current_app.config["SETTINGS"]
     else:
-        settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
+        try:
+            settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
     if settings.environment != "development":
         raise click.ClickException("dev-token is for ENVIRONMENT=development only")
     click.echo(
@@ -124,7 +128,3 @@ def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) ->
     )
     if settings.auth_issuer != DEV_ISSUER:
         click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)
-
-
-if __name__ == "__main__":
-    dev_token_command()
