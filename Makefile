@@ -45,6 +45,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
 	$(BIN)/python bench/lambda_cold_start.py | tee build/bench-lambda-cold-start.md
 	$(BIN)/python bench/faults.py | tee build/bench-faults.md
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
+	$(BIN)/python bench/auth_cost.py | tee build/bench-auth-cost.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

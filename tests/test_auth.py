@@ -496,3 +496,15 @@ def test_emf_records_carry_the_caller(tmp_path, issuer, apps, capsys):
         "200",
     )
     assert "sub" not in json.dumps(record["_aws"])  # a property, never a dimension
+
+
+def test_a_remembered_token_still_expires(tmp_path, issuer, apps):
+    apps.append(app := build(tmp_path, **issuer.settings(auth_leeway=0)))
+    token = issuer.token(exp=int(time.time()) + 2)
+    assert call(app, "GET", "/api/v1/users", None, bearer(token)).status_code == 200
+    time.sleep(3.1)
+
+    response = call(app, "GET", "/api/v1/users", None, bearer(token))
+
+    problem = assert_problem(response, 401, "INVALID_TOKEN", INVALID)
+    assert problem["detail"] == "The token has expired."

@@ -1,33 +1,36 @@
-"""Know who is calling: verify the bearer token (RFC 6750) of every users call, and audit writes.
+"""Verify bearer tokens: JWTs signed by the issuer's keys, for this audience, not expired.
 
-Tokens are JWTs checked with PyJWT against the issuer's key set (see jwks.py): the algorithm
-from the allow-list only, `iss`, `aud` and `exp` required, `nbf` and `iat` honoured with
-AUTH_LEEWAY. The check runs as the users blueprint's first hook, so a refused call costs no
-database work.
+PyJWT checks each token against the key set (jwks.py): the algorithm from the allow-list only,
+`iss`, `aud` and `exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
+once is remembered (by its SHA-256) until it expires or its key changes: clients send the
+same token for its whole life, and checking a signature again proves nothing new.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import logging
-import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from flask import Flask, Response, current_app, g, request
+from flask import Flask
 
 from . import devauth
-from .errors import AuthUnavailable, InsufficientScope, InvalidToken, Unauthenticated
+from .errors import AuthUnavailable, InvalidToken
 from .jwks import HttpLoader, KeySet, KeysUnavailable, UnknownKey
 from .settings import DEV_ISSUER, Settings
 
 EXTENSION_KEY = "userservice.auth"
-# RFC 6750's b64token; a JWT is three base64url parts joined by dots.
-BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 # Far above any issuer's real tokens, far below what would cost to parse.
 MAX_TOKEN_LENGTH = 8192
-READ_METHODS = frozenset({"GET", "HEAD"})
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Verified tokens remembered per process; each entry is a digest and a few small objects.
+REMEMBERED = 1024
 # Most specific first: several of PyJWT's errors subclass others.
 REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "The token has expired."),
@@ -39,8 +42,8 @@ REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidIssuedAtError, "The token's iat is not a number."),
     (jwt.DecodeError, "The token is malformed."),
 )
+MALFORMED = "The token is malformed."
 log = logging.getLogger(__name__)
-audit_log = logging.getLogger("userservice.audit")
 
 
 @dataclass(frozen=True)
@@ -52,25 +55,56 @@ class Caller:
     scopes: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    caller: Caller
+    kid: str
+    algorithm: str
+    key: jwt.PyJWK
+    expires: float
+
+
 class Verifier:
     """Check tokens against one issuer, audience and key set."""
 
-    def __init__(self, settings: Settings, keys: KeySet) -> None:
+    def __init__(self, settings: Settings, keys: KeySet, remember: int = REMEMBERED) -> None:
         self._keys = keys
         self._algorithms = settings.auth_algorithm_list
         self._issuer = settings.auth_issuer
         self._audience = settings.auth_expected_audience
         self._leeway = settings.auth_leeway
+        self._remember = remember
+        self._verified: dict[bytes, _Verified] = {}
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> Caller:
         """Return the caller a token speaks for, or raise InvalidToken or AuthUnavailable."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken(f"The token is longer than {MAX_TOKEN_LENGTH} characters.")
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(digest)
+        if known is not None and self._still_good(known):
+            return known.caller
+        verified = self._check(token)
+        with self._lock:
+            if len(self._verified) >= self._remember > 0:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            if self._remember > 0:
+                self._verified[digest] = verified
+        return verified.caller
+
+    def _still_good(self, known: _Verified) -> bool:
+        """Tell whether a remembered token is unexpired and its key is still the issuer's."""
+        if time.time() > known.expires + self._leeway:
+            return False
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken("The token is malformed.") from None
-        algorithm, kid = header.get("alg"), header.get("kid")
+            return self._keys.key(known.kid, known.algorithm) is known.key
+        except (UnknownKey, KeysUnavailable):
+            return False
+
+    def _check(self, token: str) -> _Verified:
+        """Verify the token in full: its key, signature and claims."""
+        algorithm, kid = _header(token)
         if algorithm not in self._algorithms:
             raise InvalidToken("The token's algorithm is not allowed.")
         if not isinstance(kid, str):
@@ -92,7 +126,20 @@ class Verifier:
             raise AuthUnavailable(str(exc), exc.retry_after) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None
-        return Caller(_text(claims.get("sub")), _client(claims), _scopes(claims))
+        caller = Caller(_text(claims.get("sub")), _client(claims), _scopes(claims))
+        return _Verified(caller, kid, algorithm, key, float(claims["exp"]))
+
+
+def _header(token: str) -> tuple[Any, Any]:
+    """Read the algorithm and key ID from the header, to choose the key; PyJWT parses it all."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        raise InvalidToken(MALFORMED) from None
+    if not isinstance(header, dict):
+        raise InvalidToken(MALFORMED)
+    return header.get("alg"), header.get("kid")
 
 
 def _reason(exc: jwt.PyJWTError) -> str:
@@ -121,67 +168,6 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
         elif isinstance(value, list):
             granted.update(item for item in value if isinstance(item, str))
     return frozenset(granted)
-
-
-def authenticate() -> None:
-    """Refuse a users call without a valid token that grants the scope its method needs."""
-    verifier: Verifier | None = current_app.extensions.get(EXTENSION_KEY)
-    # A preflight never gets here (cors.py answers it); a bare OPTIONS lists methods only.
-    if verifier is None or request.method == "OPTIONS":
-        return
-    g.caller = caller = verifier.verify(_bearer_token())
-    settings = current_app.config["SETTINGS"]
-    needed = (
-        settings.auth_read_scope if request.method in READ_METHODS else settings.auth_write_scope
-    )
-    if needed not in caller.scopes:
-        raise InsufficientScope(needed)
-
-
-def _bearer_token() -> str:
-    """Return the token of the one `Authorization: Bearer` header, or raise Unauthenticated."""
-    if "access_token" in request.args:
-        raise Unauthenticated("Send the token in the Authorization header, never in the URL.")
-    value = request.headers.get("Authorization", "").strip()
-    if not value:
-        raise Unauthenticated()
-    # Servers and front doors join repeated headers with a comma, which no b64token holds.
-    if "," in value:
-        raise Unauthenticated("Send one Authorization header with one credential.")
-    match = BEARER.fullmatch(value)
-    if match is None:
-        raise Unauthenticated("Send the token as Authorization: Bearer <token>.")
-    return match.group(1)
-
-
-def caller_fields() -> dict[str, str]:
-    """Return the verified subject and client, for the access line and metrics."""
-    caller: Caller | None = g.get("caller")
-    if caller is None:
-        return {}
-    found = {"sub": caller.subject, "client_id": caller.client}
-    return {name: value for name, value in found.items() if value is not None}
-
-
-def audit(response: Response) -> Response:
-    """Log one audit line per write: who, through which client, did what to which user."""
-    if request.method in WRITE_METHODS:
-        user_id = (request.view_args or {}).get("user_id")
-        if user_id is None and response.status_code == 201:
-            # The new user's id ends its Location (/api/v1/users/{id}).
-            user_id = int(response.headers["Location"].rsplit("/", 1)[-1])
-        caller: Caller | None = g.get("caller")
-        audit_log.info(
-            "audit",
-            extra={
-                "sub": caller.subject if caller else None,
-                "client_id": caller.client if caller else None,
-                "method": request.method,
-                "user_id": user_id,
-                "status": response.status_code,
-            },
-        )
-    return response
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from . import auth, db, metrics
+from . import bearer, db, metrics
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 EXTENSION_KEY = "userservice.hooks"
@@ -99,7 +99,7 @@ def finish_request(response: Response) -> Response:
         "pool_wait_ms": round(spent.pool_wait * 1000, 2),
     }
     cold_start = current_app.extensions[EXTENSION_KEY].take()
-    caller = auth.caller_fields()
+    caller = bearer.caller_fields()
     access_log.info(
         "request",
         extra={
