@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from servers import free_port, wait_for_port
 
-from userservice import create_app
+from userservice import create_app, db
 from userservice.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +45,21 @@ def build(folder: Path, **settings: Any) -> Flask:
     """Build an app on an emulator database of its own."""
     base = {"emulator_data_dir": str(folder / "emulator"), "log_level": "WARNING"}
     return create_app(Settings(**{**base, **settings}))
+
+
+@contextmanager
+def issuer_and_app(folder: Path) -> Iterator[tuple[Issuer, Flask]]:
+    """Run an issuer and an app that trusts it, holding one user (USER, id 1)."""
+    issuer = Issuer(folder / "issuer")
+    issuer.start()
+    app = build(folder, **issuer.settings())
+    try:
+        created = app.test_client().post("/api/v1/users", json=USER, headers=bearer(issuer.token()))
+        assert created.status_code == 201
+        yield issuer, app
+    finally:
+        db.get_from(app).close()
+        issuer.stop()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ from issuer import (
     Issuer,
     bearer,
     build,
+    issuer_and_app,
 )
 
 from userservice import db
@@ -60,15 +61,8 @@ def apps() -> Iterator[list[Flask]]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, Flask]]:
     """One issuer and one secured app holding one user, for the checks that change nothing."""
-    folder = tmp_path_factory.mktemp("shared")
-    issuer = Issuer(folder / "issuer")
-    issuer.start()
-    app = build(folder, **issuer.settings())
-    created = app.test_client().post("/api/v1/users", json=USER, headers=bearer(issuer.token()))
-    assert created.status_code == 201
-    yield issuer, app
-    db.get_from(app).close()
-    issuer.stop()
+    with issuer_and_app(tmp_path_factory.mktemp("shared")) as both:
+        yield both
 
 
 def call(app: Flask, method: str, path: str, body: Any, headers: Any = None, **kw: Any) -> Any:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from issuer import CHALLENGE, INVALID, READ, ROUTES, USER, WRITES, Issuer, bearer, build
+from issuer import CHALLENGE, INVALID, READ, ROUTES, USER, WRITES, Issuer, bearer, issuer_and_app
 from lambda_events import CONTEXT, alb_event, http_event, rest_event
 from servers import emulator_env, free_port, gunicorn
 
-from userservice import db
 from userservice.lambda_adapter import handle
 
 Event = Callable[[str, str, dict[str, str], str | None], dict[str, Any]]
@@ -38,14 +37,9 @@ DOORS: dict[str, Event] = {
 
 @pytest.fixture(scope="module")
 def door_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, Any]]:
-    folder = tmp_path_factory.mktemp("doors")
-    issuer = Issuer(folder / "issuer")
-    issuer.start()
-    app = build(folder, **issuer.settings())
-    assert app.test_client().post("/api/v1/users", json=USER, headers=bearer(issuer.token()))
-    yield issuer, app
-    db.get_from(app).close()
-    issuer.stop()
+    """One issuer and one secured app holding one user, shared by the front-door checks."""
+    with issuer_and_app(tmp_path_factory.mktemp("doors")) as both:
+        yield both
 
 
 def through(app: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
