@@ -20,7 +20,7 @@ run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unle
 # The same command as `flask --app userservice dev-token`, without building the app: it works
 # while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope.
 token: $(STAMP)  ## Print a development token (serve it with AUTH_ISSUER=dev make run)
-	@$(BIN)/python -c 'from userservice.devauth import dev_token_command; dev_token_command()' \
+	@$(BIN)/python -c 'from userservice.auth import dev_token_command; dev_token_command()' \
 		$(if $(SCOPE),--scope $(SCOPE))
 
 # The browser test drives Debian's Chromium (no browser download); install it when missing.

@@ -29,7 +29,7 @@ from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from bench import nulldb  # noqa: E402
 from bench.null_wsgi import settings  # noqa: E402
-from userservice import auth, create_app, db  # noqa: E402
+from userservice import auth, create_app, db, verifier  # noqa: E402
 from userservice.jwks import HttpLoader, KeySet  # noqa: E402
 from userservice.settings import Settings  # noqa: E402
 
@@ -81,7 +81,7 @@ def measure(issuer: Issuer) -> dict[str, list[float]]:
     trusting = dataclasses.replace(base, **issuer.settings())
     apps = [create_app(s, connect=nulldb.connect(0)) for s in (base, trusting, trusting)]
     open_app, remembering, forgetting = apps
-    full = auth.Verifier(trusting, keys(trusting), remember=0)
+    full = verifier.Verifier(trusting, keys(trusting), remember=0)
     forgetting.extensions[auth.EXTENSION_KEY] = full
     remembered = remembering.extensions[auth.EXTENSION_KEY]
     rs256, es256 = issuer.token("rsa-1"), issuer.token("ec-1")

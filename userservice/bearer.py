@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from flask import Response, current_app, g, request
 
-from .auth import EXTENSION_KEY, Caller, Verifier
+from .auth import EXTENSION_KEY, Caller
 from .errors import InsufficientScope, Unauthenticated
+
+if TYPE_CHECKING:
+    from .verifier import Verifier
 
 # RFC 6750's b64token; a JWT is three base64url parts joined by dots.
 BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)

@@ -1,7 +1,7 @@
 """Sign development tokens with a key kept under EMULATOR_DATA_DIR; AUTH_ISSUER=dev trusts it.
 
-`flask --app userservice dev-token` prints a token; `make token` runs the same command without
-building the app, so it works while `make run` holds the emulator's files. The key is an ES256 key
+`flask --app userservice dev-token` and `make token` (auth.py's command) print a token signed
+here. The key is an ES256 key
 made on first use, readable by its owner only; the service trusts it only in development.
 """
 
@@ -14,15 +14,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import click
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import current_app, has_app_context
 from jwt.algorithms import ECAlgorithm
 
 from .jwks import Loader
-from .settings import DEV_AUDIENCE, DEV_ISSUER, Settings, SettingsError
+from .settings import DEV_AUDIENCE, DEV_ISSUER, Settings
 
 KEY_FILE = "dev-token-key.pem"
 ALGORITHM = "ES256"
@@ -99,32 +97,3 @@ def mint(
         "exp": now + expires_in,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": _kid(key)})
-
-
-@click.command("dev-token")
-@click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeat); default both.")
-@click.option("--expires-in", default=3600, show_default=True, type=click.IntRange(1, 86400))
-@click.option("--subject", default=DEV_SUBJECT, show_default=True)
-def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) -> None:
-    """Print a development token that the service trusts with AUTH_ISSUER=dev."""
-    # Under `flask`, the app's settings; called bare (`make token`), the environment's, with no
-    # app, so no emulator to open while `make run` holds its files.
-    if has_app_context():
-        settings: Settings = current_app.config["SETTINGS"]
-    else:
-        try:
-            settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from None
-    if settings.environment != "development":
-        raise click.ClickException("dev-token is for ENVIRONMENT=development only")
-    click.echo(
-        mint(
-            settings,
-            scopes or [settings.auth_read_scope, settings.auth_write_scope],
-            expires_in,
-            subject,
-        )
-    )
-    if settings.auth_issuer != DEV_ISSUER:
-        click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)
