@@ -1,8 +1,8 @@
 """Sign development tokens with a key kept under EMULATOR_DATA_DIR; AUTH_ISSUER=dev trusts it.
 
 `flask --app userservice dev-token` and `make token` (auth.py's command) print a token signed
-here. The key is an ES256 key
-made on first use, readable by its owner only; the service trusts it only in development.
+here. The key is an ES256 key made on first use, readable by its owner only; the service
+trusts it only in development.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .settings import DEV_AUDIENCE, DEV_ISSUER, Settings
 
 KEY_FILE = "dev-token-key.pem"
 ALGORITHM = "ES256"
-DEV_SUBJECT = "dev-user"
 DEV_CLIENT = "dev-token"
 
 
@@ -81,7 +80,7 @@ def mint(
     settings: Settings,
     scopes: Iterable[str],
     expires_in: int,
-    subject: str = DEV_SUBJECT,
+    subject: str = "dev-user",
 ) -> str:
     """Return a development token for these scopes, valid for expires_in seconds."""
     key = private_key(settings)
