@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench
+.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unless configured)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+# The same command as `flask --app userservice dev-token`, without building the app: it works
+# while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope.
+token: $(STAMP)  ## Print a development token (serve it with AUTH_ISSUER=dev make run)
+	@$(BIN)/python -c 'from userservice.auth import dev_token_command; dev_token_command()' \
+		$(if $(SCOPE),--scope $(SCOPE))
 
 # The browser test drives Debian's Chromium (no browser download); install it when missing.
 CHROMIUM := /usr/bin/chromium
@@ -40,6 +46,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
 	$(BIN)/python bench/faults.py | tee build/bench-faults.md
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
 	$(BIN)/python bench/slow_clients.py | tee build/bench-slow-clients.md
+	$(BIN)/python bench/auth_cost.py | tee build/bench-auth-cost.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,8 @@ RUNTIME = "3.12"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py")
 ENV = {
     "ENVIRONMENT": "production",
+    "AUTH_ISSUER": "https://issuer.example.com/",
+    "AUTH_AUDIENCE": "userservice",
     "SNOWFLAKE_ACCOUNT": "bench",
     "SNOWFLAKE_USER": "bench",
     "SNOWFLAKE_WAREHOUSE": "bench",

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,33 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture
-def access_log() -> Iterator[list[logging.LogRecord]]:
-    """The access-log records written during the test."""
+@contextmanager
+def captured(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Collect the INFO-and-above records of one logger (the service's do not propagate)."""
     handler = _Records()
-    logger = logging.getLogger("userservice.access")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.INFO)
-    yield handler.records
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+@pytest.fixture
+def access_log() -> Iterator[list[logging.LogRecord]]:
+    """The access-log records written during the test."""
+    with captured("userservice.access") as records:
+        yield records
+
+
+@pytest.fixture
+def audit_log() -> Iterator[list[logging.LogRecord]]:
+    """The audit records (one per write) written during the test."""
+    with captured("userservice.audit") as records:
+        yield records
 
 
 def use_hybrid_table(app: Flask) -> None:

@@ -82,7 +82,9 @@ def test_a_preflight_from_an_allowed_origin_is_answered_204(make_app, settings):
     } == {
         "Access-Control-Allow-Origin": ORIGIN,
         "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
-        "Access-Control-Allow-Headers": "Content-Type, If-Match, If-None-Match, X-Request-ID",
+        "Access-Control-Allow-Headers": (
+            "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
+        ),
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Max-Age": "600",
     }
@@ -132,6 +134,8 @@ def test_unsafe_or_malformed_cors_settings_stop_the_start(environ, message):
 def test_production_runs_without_debug(make_app):
     settings = Settings(
         environment="production",
+        auth_issuer="https://issuer.example.com/",
+        auth_audience="userservice",
         snowflake_account="org-acct",
         snowflake_user="svc",
         snowflake_warehouse="wh",

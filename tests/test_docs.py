@@ -79,6 +79,8 @@ def test_doc_pages_load_their_assets_from_this_server(client, page):
 def test_docs_are_off_in_production(tmp_path, make_app):
     settings = Settings(
         environment="production",
+        auth_issuer="https://issuer.example.com/",
+        auth_audience="userservice",
         snowflake_account="org-acct",
         snowflake_user="svc",
         snowflake_warehouse="wh",

@@ -47,6 +47,8 @@ NOT_SHIPPED = (
 # so building the app does no network I/O.
 LAMBDA_ENV = {
     "ENVIRONMENT": "production",
+    "AUTH_ISSUER": "https://issuer.example.com/",
+    "AUTH_AUDIENCE": "userservice",
     "SNOWFLAKE_ACCOUNT": "example-account",
     "SNOWFLAKE_USER": "USERSERVICE",
     "SNOWFLAKE_WAREHOUSE": "USERSERVICE_WH",
@@ -290,6 +292,40 @@ def test_sam_http_api_throttles_its_stage_with_the_parameters():
     assert api["DefaultRouteSettings"] == {
         "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
         "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
+
+
+def test_sam_http_api_checks_tokens_on_the_api_routes_and_leaves_health_open():
+    # API Gateway's own check, in front of the function's (which every other door relies on).
+    resources = template()["Resources"]
+    auth = resources["HttpApi"]["Properties"]["Auth"]
+    events = resources["Function"]["Properties"]["Events"]
+
+    assert auth["DefaultAuthorizer"] == "JwtAuthorizer"
+    assert auth["Authorizers"]["JwtAuthorizer"] == {
+        "IdentitySource": "$request.header.Authorization",
+        "JwtConfiguration": {
+            "issuer": {"Ref": "AuthIssuer"},
+            "audience": [{"Ref": "AuthAudience"}],
+        },
+    }
+    routes = {
+        (e["Properties"].get("Method"), e["Properties"].get("Path")): e["Properties"]["Auth"]
+        for e in events.values()
+    }
+    assert routes == {
+        ("ANY", "/api/{proxy+}"): {
+            "AuthorizationScopes": [{"Ref": "AuthReadScope"}, {"Ref": "AuthWriteScope"}]
+        },
+        ("OPTIONS", "/api/{proxy+}"): {"Authorizer": "NONE"},
+        ("GET", "/health"): {"Authorizer": "NONE"},
+        ("GET", "/health/ready"): {"Authorizer": "NONE"},
+        (None, None): {"Authorizer": "NONE"},
+    }
+    variables = resources["Function"]["Properties"]["Environment"]["Variables"]
+    assert {name: variables[name] for name in ("AUTH_ISSUER", "AUTH_AUDIENCE")} == {
+        "AUTH_ISSUER": {"Ref": "AuthIssuer"},
+        "AUTH_AUDIENCE": {"Ref": "AuthAudience"},
     }
 
 

@@ -13,7 +13,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from servers import BIN, ROOT, call, free_port, gunicorn
+from issuer import READ, WRITE
+from servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
+
+from userservice import devauth
+from userservice.settings import Settings
 
 SEED = 20261126
 MAX_EXAMPLES = 200
@@ -35,7 +39,7 @@ checks.positive_data_acceptance.expected-statuses = [
 """
 
 
-def schemathesis(port, tmp_path) -> subprocess.CompletedProcess[str]:
+def schemathesis(port, tmp_path, token: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
     command = [
@@ -45,6 +49,9 @@ def schemathesis(port, tmp_path) -> subprocess.CompletedProcess[str]:
         "--no-color",
         "run",
         f"http://127.0.0.1:{port}/openapi.json",
+        # Every request carries a token with both scopes; the ignored_auth check (in "all")
+        # also sends each secured operation without it, and expects the refusal documented.
+        f"--header=Authorization: Bearer {token}",
         "--checks=all",
         f"--phases={','.join(PHASES)}",
         f"--max-examples={MAX_EXAMPLES}",
@@ -72,6 +79,25 @@ def answered(events: Path) -> set[tuple[str, str, int]]:
             if response:
                 seen.add((case["value"]["method"], case["value"]["path"], response["status_code"]))
     return seen
+
+
+def auth_probes(events: Path) -> list[tuple[str, str, bool, int]]:
+    """Return the requests the ignored_auth check sent: (method, path, had a credential, status).
+
+    They are the only cases with no check of their own: the check resends a passing case
+    without the Authorization header and with a wrong one, and expects a refusal.
+    """
+    probes = []
+    for line in events.read_text().splitlines():
+        recorder = (json.loads(line).get("ScenarioFinished") or {}).get("recorder") or {}
+        for case_id, case in recorder.get("cases", {}).items():
+            if recorder.get("checks", {}).get(case_id):
+                continue
+            value = case["value"]
+            response = (recorder["interactions"].get(case_id) or {}).get("response") or {}
+            had = "Authorization" in (value.get("headers") or {})
+            probes.append((value["method"], value["path"], had, response.get("status_code")))
+    return probes
 
 
 def undocumented(spec: dict, statuses: set[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
@@ -113,16 +139,18 @@ def summarize(report: dict, output: str, statuses: set[tuple[str, str, int]]) ->
 
 def test_the_running_service_honours_its_openapi_contract(tmp_path):
     REPORTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        "ENVIRONMENT": "development",
-        "SNOWFLAKE_ACCOUNT": "",
-        "EMULATOR_DATA_DIR": str(tmp_path / "emulator"),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = emulator_env(tmp_path / "emulator", AUTH_ISSUER="dev")
+    token = devauth.mint(Settings.from_env(env, env_file=None), [READ, WRITE], 3600)
     port = free_port()
     with gunicorn(port, env):
-        run = schemathesis(port, tmp_path)
+        run = schemathesis(port, tmp_path, token)
         spec = call(port, "GET", "/openapi.json")[2]
+        refused = {
+            (method, path): call(port, method.upper(), path.replace("{user_id}", "1"), None)
+            for path, item in spec["paths"].items()
+            for method in item
+            if path.startswith("/api/v1/") and method != "parameters"
+        }
 
     report = json.loads((REPORTS / "report.json").read_text())
     statuses = answered(tmp_path / "events.ndjson")
@@ -144,8 +172,29 @@ def test_the_running_service_honours_its_openapi_contract(tmp_path):
     assert report["test_cases"]["generated"] > 0, evidence
     assert {
         count: report["test_cases"][count]
-        for count in ("with_failures", "unique_failures", "without_checks", "errored")
-    } == {"with_failures": 0, "unique_failures": 0, "without_checks": 0, "errored": 0}, evidence
+        for count in ("with_failures", "unique_failures", "errored")
+    } == {"with_failures": 0, "unique_failures": 0, "errored": 0}, evidence
+    # Every secured operation was probed without a credential and with a wrong one: both 401.
+    probes = auth_probes(tmp_path / "events.ndjson")
+    secured = [
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if path.startswith("/api/v1/") and method != "parameters"
+    ]
+    assert sorted(probes) == sorted(
+        (method, path, had, 401) for method, path in secured for had in (False, True)
+    ), f"{probes}\n{evidence}"
+    assert report["test_cases"]["without_checks"] == len(probes), evidence
     assert (report["failures"], report["errors"]) == ([], []), evidence
     assert {name: found for name, found in report["warnings"].items() if found} == {}, evidence
     assert undocumented(spec, statuses) == set(), evidence
+    # Without credentials, every secured operation answers the 401 its spec documents.
+    assert len(refused) == 6
+    for (method, path), (status, headers, body) in refused.items():
+        assert (status, body["code"], headers["WWW-Authenticate"]) == (
+            401,
+            "UNAUTHENTICATED",
+            'Bearer realm="userservice"',
+        ), (method, path)
+        assert "401" in spec["paths"][path][method]["responses"]

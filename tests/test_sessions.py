@@ -188,6 +188,8 @@ def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts()
         snowflake_account="acme",
         snowflake_user="svc",
         snowflake_warehouse="wh",
+        auth_issuer="https://issuer.example.com/",
+        auth_audience="userservice",
         snowflake_statement_timeout=12,
     )
 

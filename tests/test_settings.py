@@ -64,6 +64,8 @@ def test_production_with_snowflake_never_uses_the_emulator_and_has_no_docs():
     settings = Settings.from_env(
         {
             "ENVIRONMENT": "production",
+            "AUTH_ISSUER": "https://issuer.example.com/",
+            "AUTH_AUDIENCE": "userservice",
             "SNOWFLAKE_ACCOUNT": "org-acct",
             "SNOWFLAKE_USER": "svc",
             "SNOWFLAKE_WAREHOUSE": "wh",

@@ -7,7 +7,22 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, cli, cors, db, errors, framing, health, hooks, logs, paths, queries, views
+from . import (
+    api,
+    auth,
+    authspec,
+    cli,
+    cors,
+    db,
+    errors,
+    framing,
+    health,
+    hooks,
+    logs,
+    paths,
+    queries,
+    views,
+)
 from .settings import Settings
 
 __all__ = ["Settings", "create_app"]
@@ -24,10 +39,11 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    auth.init_app(app)
     queries.init_app(app)
     db.init_app(app, connect)
     cli.init_app(app)
-    smorest = api.configure(app)
+    smorest = api.configure(app, plugins=authspec.plugins(settings))
     paths.init_app(app, smorest)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import Flask
 from webargs import missing
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -80,7 +81,7 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
 
-def configure(app: Flask) -> Api:
+def configure(app: Flask, plugins: list[BasePlugin] | None = None) -> Api:
     """Set smorest's options (docs only outside production) and return the Api."""
     settings = app.config["SETTINGS"]
     app.config.update(
@@ -101,6 +102,6 @@ def configure(app: Flask) -> Api:
             OPENAPI_REDOC_PATH="redoc",
             OPENAPI_REDOC_URL="static/redoc/redoc.standalone.js",
         )
-    api = Api(app, spec_kwargs={"extra_plugins": [spec.ContractPlugin()]})
+    api = Api(app, spec_kwargs={"extra_plugins": [spec.ContractPlugin(), *(plugins or [])]})
     spec.document(api.spec.components)
     return api

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
-ALLOW_HEADERS = "Content-Type, If-Match, If-None-Match, X-Request-ID"
+ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
 EXPOSE_HEADERS = (
-    "ETag, Location, X-Pagination, X-Request-ID, X-Process-Time, Server-Timing, Retry-After"
+    "ETag, Location, X-Pagination, X-Request-ID, X-Process-Time, Server-Timing, Retry-After, "
+    "WWW-Authenticate"
 )
 MAX_AGE = "600"
 

@@ -14,6 +14,8 @@ PROBLEM_JSON = "application/problem+json"
 # Bounds on a 422's `errors`, so that its size does not follow the request's.
 MAX_FIELDS = 20
 MAX_FIELD_NAME = 64
+# The protection space named in WWW-Authenticate (RFC 6750).
+REALM = "userservice"
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +126,61 @@ class BodyTimeout(ServiceError):
 
     status, code = 408, "REQUEST_TIMEOUT"
     public_detail = "The request body did not arrive in time."
+
+
+class Unauthenticated(ServiceError):
+    """The request carries no bearer token (RFC 6750)."""
+
+    status, code = 401, "UNAUTHENTICATED"
+    public_detail = "Send a token as Authorization: Bearer <token>."
+
+    def headers(self) -> dict[str, str]:
+        """Name the scheme the client must use."""
+        return {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
+class InvalidToken(ServiceError):
+    """The bearer token is malformed, forged, expired or not meant for this service."""
+
+    status, code, public_detail = 401, "INVALID_TOKEN", "The token is not valid."
+
+    def headers(self) -> dict[str, str]:
+        """Say the token itself was refused."""
+        return {"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'}
+
+
+class InsufficientScope(ServiceError):
+    """The token is valid but does not grant the scope the call needs."""
+
+    status, code, public_detail = 403, "INSUFFICIENT_SCOPE", "The token lacks the scope needed."
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"The token lacks the {scope} scope.")
+        self.scope = scope
+
+    def headers(self) -> dict[str, str]:
+        """Name the scope the call needs."""
+        return {
+            "WWW-Authenticate": (
+                f'Bearer realm="{REALM}", error="insufficient_scope", scope="{self.scope}"'
+            )
+        }
+
+
+class AuthUnavailable(ServiceError):
+    """No cached key fits the token and the issuer's key set cannot be fetched."""
+
+    status, code = 503, "AUTH_UNAVAILABLE"
+    public_detail = "The token cannot be checked now: the issuer's keys are unreachable; retry."
+    detail_is_private = True
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client when the key set will next be fetched."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 # werkzeug's HTTP errors answer with their status's standard name as the code

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from . import db, metrics
+from . import bearer, db, metrics
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 EXTENSION_KEY = "userservice.hooks"
@@ -99,6 +99,7 @@ def finish_request(response: Response) -> Response:
         "pool_wait_ms": round(spent.pool_wait * 1000, 2),
     }
     cold_start = current_app.extensions[EXTENSION_KEY].take()
+    caller = bearer.caller_fields()
     access_log.info(
         "request",
         extra={
@@ -107,12 +108,13 @@ def finish_request(response: Response) -> Response:
             "route": route,
             "path": request.path,
             "status": response.status_code,
+            **caller,
             **figures,
             **({"cold_start": cold_start} if on_lambda else {}),
         },
     )
     if settings.metrics_emf:
-        _emit_metrics(route, response.status_code, figures, spent.pool_timeouts, cold_start)
+        _emit_metrics(route, response.status_code, figures, spent.pool_timeouts, cold_start, caller)
     return response
 
 
@@ -133,7 +135,12 @@ def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds
 
 
 def _emit_metrics(
-    route: str, status: int, figures: dict[str, Any], pool_timeouts: int, cold_start: bool
+    route: str,
+    status: int,
+    figures: dict[str, Any],
+    pool_timeouts: int,
+    cold_start: bool,
+    caller: dict[str, str],
 ) -> None:
     pool = db.get().stats() or {}
     values = {
@@ -147,7 +154,13 @@ def _emit_metrics(
     }
     settings = current_app.config["SETTINGS"]
     metrics.emit(
-        metrics.record(environment=settings.environment, route=route, status=status, values=values)
+        metrics.record(
+            environment=settings.environment,
+            route=route,
+            status=status,
+            values=values,
+            properties=caller,
+        )
     )
 
 

@@ -38,9 +38,14 @@ def record(
     route: str,
     status: int,
     values: Mapping[str, float],
+    properties: Mapping[str, str] | None = None,
     timestamp_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Build the EMF record of one request from its metric values (names from METRICS)."""
+    """Build the EMF record of one request from its metric values (names from METRICS).
+
+    `properties` (the caller's `sub` and `client_id`) ride along as searchable log fields,
+    not dimensions: one metric stream per caller would cost a fortune.
+    """
     unknown = set(values) - set(METRICS)
     if unknown:
         raise ValueError(f"unknown metrics: {', '.join(sorted(unknown))}")
@@ -65,6 +70,7 @@ def record(
         "Environment": environment,
         "Route": route,
         "StatusCode": str(status),
+        **(properties or {}),
         **figures,
     }
 

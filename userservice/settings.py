@@ -29,6 +29,15 @@ BOOLEANS = {
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 WORKLOAD_IDENTITY_PROVIDERS = ("AWS",)
 SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+")
+HTTP_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
+# Asymmetric only: an HMAC algorithm would take the issuer's public key as a shared secret.
+TOKEN_ALGORITHMS = (
+    *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+    *("ES256", "ES384", "ES512", "EdDSA"),
+)
+# AUTH_ISSUER=dev trusts the development key under EMULATOR_DATA_DIR (see userservice/devauth.py).
+DEV_ISSUER = "dev"
+DEV_AUDIENCE = "userservice"
 
 
 class SettingsError(ValueError):
@@ -91,6 +100,16 @@ class Settings:
     cors_origins: str = _setting("CORS_ORIGINS", "")
     cors_allow_credentials: bool = _setting("CORS_ALLOW_CREDENTIALS", False)
     service_version: str = _setting("SERVICE_VERSION", "0.1.0")
+    auth_issuer: str = _setting("AUTH_ISSUER", "")
+    auth_audience: str = _setting("AUTH_AUDIENCE", "")
+    auth_jwks_url: str = _setting("AUTH_JWKS_URL", "")
+    auth_algorithms: str = _setting("AUTH_ALGORITHMS", "RS256,ES256")
+    auth_leeway: int = _setting("AUTH_LEEWAY", 60, minimum=0)
+    auth_jwks_cache_seconds: float = _setting("AUTH_JWKS_CACHE_SECONDS", 300.0, minimum=1)
+    auth_jwks_timeout: float = _setting("AUTH_JWKS_TIMEOUT", 2.0, minimum=0.1)
+    auth_jwks_cooldown: float = _setting("AUTH_JWKS_COOLDOWN", 30.0, minimum=0.1)
+    auth_read_scope: str = _setting("AUTH_READ_SCOPE", "users:read")
+    auth_write_scope: str = _setting("AUTH_WRITE_SCOPE", "users:write")
 
     @classmethod
     def from_env(
@@ -139,6 +158,7 @@ class Settings:
             # Else a lock wait ends as a statement timeout, and is not told apart as busy.
             raise SettingsError("SNOWFLAKE_LOCK_TIMEOUT must be below SNOWFLAKE_STATEMENT_TIMEOUT")
         self._validate_snowflake()
+        self._validate_auth()
 
     def _validate_cors(self) -> None:
         """Refuse origins that are not scheme://host[:port], and `*` with credentials."""
@@ -181,6 +201,47 @@ class Settings:
                     f"ENVIRONMENT={self.environment} needs a Snowflake account; "
                     f"missing: {', '.join(missing)}"
                 )
+
+    def _validate_auth(self) -> None:
+        """Check the token settings: staging and production must name an issuer and audience."""
+        bad = [a for a in self.auth_algorithm_list if a not in TOKEN_ALGORITHMS]
+        if bad or not self.auth_algorithm_list:
+            raise SettingsError(f"AUTH_ALGORITHMS must list some of {', '.join(TOKEN_ALGORITHMS)}")
+        for name in ("AUTH_READ_SCOPE", "AUTH_WRITE_SCOPE"):
+            if not re.fullmatch(r"[!#-\[\]-~]+", self._env_value(name)):
+                raise SettingsError(f"{name} must be one scope name (no spaces or quotes)")
+        if self.auth_issuer == DEV_ISSUER:
+            if self.environment != "development":
+                raise SettingsError("AUTH_ISSUER=dev is for development only")
+            return
+        for name in ("AUTH_ISSUER", "AUTH_JWKS_URL"):
+            value = self._env_value(name)
+            if value and not HTTP_URL.fullmatch(value):
+                raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+        if self.environment != "development" or self.auth_issuer:
+            missing = [n for n in ("AUTH_ISSUER", "AUTH_AUDIENCE") if not self._env_value(n)]
+            if missing:
+                raise SettingsError(
+                    f"ENVIRONMENT={self.environment} needs bearer-token settings; "
+                    f"missing: {', '.join(missing)}"
+                )
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Tell whether the users routes ask for a bearer token."""
+        return bool(self.auth_issuer)
+
+    @property
+    def auth_algorithm_list(self) -> tuple[str, ...]:
+        """Return the algorithms a token may be signed with."""
+        return tuple(a.strip() for a in self.auth_algorithms.split(",") if a.strip())
+
+    @property
+    def auth_expected_audience(self) -> str:
+        """Return the audience a token must name (the development issuer has a default)."""
+        if self.auth_issuer == DEV_ISSUER:
+            return self.auth_audience or DEV_AUDIENCE
+        return self.auth_audience
 
     @property
     def use_emulator(self) -> bool:

@@ -1,0 +1,199 @@
+"""Setting tokens up: the settings' rules, the development issuer and its token, the spec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import jwt
+import pytest
+from issuer import CHALLENGE, ROUTES, bearer
+from servers import BIN, ROOT
+
+from userservice import create_app, db
+from userservice.settings import Settings, SettingsError
+
+SNOWFLAKE = {
+    "SNOWFLAKE_ACCOUNT": "org-acct",
+    "SNOWFLAKE_USER": "svc",
+    "SNOWFLAKE_WAREHOUSE": "wh",
+}
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, "AUTH_ISSUER, AUTH_AUDIENCE"),
+        ({"AUTH_ISSUER": "https://id.example.com/"}, "AUTH_AUDIENCE"),
+        ({"AUTH_AUDIENCE": "userservice"}, "AUTH_ISSUER"),
+    ],
+)
+def test_staging_and_production_refuse_to_start_without_issuer_and_audience(
+    environment, given, missing
+):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"ENVIRONMENT": environment, **SNOWFLAKE, **given}, env_file=None)
+
+    assert str(caught.value) == (
+        f"ENVIRONMENT={environment} needs bearer-token settings; missing: {missing}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"ENVIRONMENT": "production", **SNOWFLAKE, "AUTH_ISSUER": "dev"},
+            "AUTH_ISSUER=dev is for development only",
+        ),
+        (
+            {"AUTH_ALGORITHMS": "RS256,HS256"},
+            "AUTH_ALGORITHMS must list some of RS256, RS384, RS512, PS256, PS384, PS512, "
+            "ES256, ES384, ES512, EdDSA",
+        ),
+        (
+            {"AUTH_ALGORITHMS": "none"},
+            "AUTH_ALGORITHMS must list some of RS256, RS384, RS512, PS256, PS384, PS512, "
+            "ES256, ES384, ES512, EdDSA",
+        ),
+        (
+            {"AUTH_ISSUER": "id.example.com", "AUTH_AUDIENCE": "a"},
+            "AUTH_ISSUER must be an http(s) URL, got 'id.example.com'",
+        ),
+        (
+            {"AUTH_ISSUER": "https://id.example.com/"},
+            "ENVIRONMENT=development needs bearer-token settings; missing: AUTH_AUDIENCE",
+        ),
+        ({"AUTH_READ_SCOPE": "users read"}, "AUTH_READ_SCOPE must be one scope name"),
+        ({"AUTH_JWKS_COOLDOWN": "0"}, "AUTH_JWKS_COOLDOWN must be at least 0.1"),
+    ],
+)
+def test_token_settings_are_validated_with_a_message_that_names_them(environ, message):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ, env_file=None)
+
+    assert str(caught.value).startswith(message)
+
+
+def test_development_without_an_issuer_serves_open_and_says_so_first(tmp_path, make_app, capsys):
+    app = make_app(Settings(emulator_data_dir=str(tmp_path), log_level="INFO"))
+
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (first["level"], first["logger"]) == ("WARNING", "userservice.auth")
+    assert first["message"].startswith("authentication is off: AUTH_ISSUER is empty")
+    assert app.test_client().get("/api/v1/users").status_code == 200
+    assert "securitySchemes" not in app.test_client().get("/openapi.json").get_json()["components"]
+
+
+def dev_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "SNOWFLAKE_ACCOUNT": "",
+        "EMULATOR_DATA_DIR": str(data_dir),
+        "AUTH_ISSUER": "dev",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def test_flask_dev_token_prints_a_token_the_dev_issuer_trusts(tmp_path, make_app):
+    command = ["dev-token", "--scope", "users:read", "--expires-in", "120"]
+    run = subprocess.run(
+        [str(BIN / "flask"), "--app", "userservice", *command],
+        cwd=ROOT,
+        env=dev_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    token = run.stdout.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"], claims["scope"]) == ("dev", "userservice", "users:read")
+    assert claims["exp"] - claims["iat"] == 120
+    assert (tmp_path / "dev-token-key.pem").stat().st_mode & 0o777 == 0o600
+
+    app = make_app(Settings(emulator_data_dir=str(tmp_path), auth_issuer="dev"))
+    client = app.test_client()
+    assert client.get("/api/v1/users", headers=bearer(token)).status_code == 200
+    assert client.delete("/api/v1/users/1", headers=bearer(token)).status_code == 403
+    assert client.get("/api/v1/users").headers["WWW-Authenticate"] == CHALLENGE
+
+
+def test_make_token_works_while_the_service_holds_the_emulator(tmp_path, make_app):
+    app = make_app(Settings(emulator_data_dir=str(tmp_path), auth_issuer="dev"))
+
+    run = subprocess.run(
+        ["make", "-s", "token"],
+        cwd=ROOT,
+        env=dev_env(tmp_path, MAKEFLAGS=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    token = run.stdout.strip()
+    statuses = [
+        app.test_client().open(p, method=m, json=b, headers=bearer(token)).status_code
+        for m, p, b in ROUTES
+    ]
+    assert statuses == [200, 201, 200, 200, 200, 204]
+
+
+def test_the_dev_issuer_trusts_exactly_its_own_key(tmp_path, make_app):
+    from userservice import devauth
+
+    elsewhere = Settings(emulator_data_dir=str(tmp_path / "elsewhere"), auth_issuer="dev")
+    stranger = devauth.mint(elsewhere, ["users:read"], 60)
+    app = make_app(Settings(emulator_data_dir=str(tmp_path / "here"), auth_issuer="dev"))
+
+    response = app.test_client().get("/api/v1/users", headers=bearer(stranger))
+
+    assert (response.status_code, response.get_json()["detail"]) == (
+        401,
+        "The token's key (kid) is not in the issuer's key set.",
+    )
+
+
+def test_the_spec_declares_the_bearer_scheme_and_each_operations_scope(tmp_path):
+    app = create_app(Settings(emulator_data_dir=str(tmp_path), auth_issuer="dev"))
+    try:
+        spec = app.test_client().get("/openapi.json").get_json()
+    finally:
+        db.get_from(app).close()
+
+    assert spec["components"]["securitySchemes"] == {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT from the issuer; `users:read` to read, `users:write` to write.",
+        }
+    }
+    assert "security" not in spec
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            if path.startswith("/health"):
+                assert "security" not in operation
+                assert not {"401", "403"} & set(operation["responses"])
+                continue
+            scope = "users:read" if method == "get" else "users:write"
+            assert operation["security"] == [{"bearerAuth": [scope]}], (method, path)
+            assert {
+                status: operation["responses"][status]["$ref"] for status in ("401", "403", "503")
+            } == {
+                "401": "#/components/responses/TOKEN_REFUSED",
+                "403": "#/components/responses/SCOPE_MISSING",
+                "503": "#/components/responses/UNAVAILABLE",
+            }
+    assert "AUTH_UNAVAILABLE" in spec["components"]["responses"]["UNAVAILABLE"]["description"]
+    assert spec["components"]["responses"]["UNAVAILABLE"]["headers"]["Retry-After"] == {
+        "$ref": "#/components/headers/RETRY_AFTER"
+    }

@@ -1,0 +1,72 @@
+"""Ask for bearer tokens on the users routes when AUTH_ISSUER is set; say so loudly when not.
+
+The verifier (verifier.py: PyJWT and cryptography) is imported only when tokens are required,
+so importing the service stays as cheap as before (tests/test_secrets.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import click
+from flask import Flask, current_app, has_app_context
+
+from .settings import DEV_ISSUER, Settings, SettingsError
+
+EXTENSION_KEY = "userservice.auth"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified token speaks for: its subject, its client and the scopes it grants."""
+
+    subject: str | None
+    client: str | None
+    scopes: frozenset[str]
+
+
+def init_app(app: Flask) -> None:
+    """Build the verifier from the settings, or say loudly that the service is open."""
+    settings: Settings = app.config["SETTINGS"]
+    app.cli.add_command(dev_token_command)
+    if not settings.auth_enabled:
+        log.warning(
+            "authentication is off: AUTH_ISSUER is empty, so anyone who reaches the service "
+            "may read and change every user (development only; see the README)"
+        )
+        return
+    from . import verifier
+
+    app.extensions[EXTENSION_KEY] = verifier.build(settings)
+    log.info(
+        "bearer tokens required on /api/v1: issuer %s, audience %s",
+        settings.auth_issuer,
+        settings.auth_expected_audience,
+    )
+
+
+@click.command("dev-token")
+@click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeat); default both.")
+@click.option("--expires-in", default=3600, show_default=True, type=click.IntRange(1, 86400))
+@click.option("--subject", default="dev-user", show_default=True)
+def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) -> None:
+    """Print a development token that the service trusts with AUTH_ISSUER=dev."""
+    from . import devauth
+
+    # Under `flask`, the app's settings; called bare (`make token`), the environment's, with no
+    # app, so no emulator to open while `make run` holds its files.
+    if has_app_context():
+        settings: Settings = current_app.config["SETTINGS"]
+    else:
+        try:
+            settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+    if settings.environment != "development":
+        raise click.ClickException("dev-token is for ENVIRONMENT=development only")
+    granted = scopes or (settings.auth_read_scope, settings.auth_write_scope)
+    click.echo(devauth.mint(settings, granted, expires_in, subject))
+    if settings.auth_issuer != DEV_ISSUER:
+        click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)
