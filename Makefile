@@ -37,16 +37,14 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/pytest
 
 # Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
-bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start and a soak
+bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients and auth
 	$(BIN)/python -m bench.run
 	mkdir -p build
-	$(BIN)/python bench/soak.py | tee build/bench-soak.md
-	$(BIN)/python bench/lambda_overhead.py | tee build/bench-lambda-overhead.md
-	$(BIN)/python bench/lambda_cold_start.py | tee build/bench-lambda-cold-start.md
-	$(BIN)/python bench/faults.py | tee build/bench-faults.md
+	$(BIN)/python -m bench.lambda_cold_start | tee build/bench-lambda-cold-start.md
+	$(BIN)/python -m bench.faults | tee build/bench-faults.md
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
-	$(BIN)/python bench/slow_clients.py | tee build/bench-slow-clients.md
-	$(BIN)/python bench/auth_cost.py | tee build/bench-auth-cost.md
+	$(BIN)/python -m bench.slow_clients | tee build/bench-slow-clients.md
+	$(BIN)/python -m bench.auth_cost | tee build/bench-auth-cost.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
 One process, one run: the service on the null connection (bench/nulldb.py) answers
 GET /api/v1/users/1 through `app.wsgi_app` with no token required, and with tokens required
 (an RS256 token from a 2048-bit RSA key, an ES256 token from a P-256 key; the key set served
-by tests/jwks_server.py and fetched before timing). Each token is checked in full on every
+by bench/servers.py and fetched before timing). Each token is checked in full on every
 request (the verifier told to remember nothing: a new token each time, the worst case), and
 as the service runs by default (a client sending the same token again: it is remembered).
 `Verifier.verify` is timed alone too. CPU time is `time.process_time()`; the cases run in
@@ -15,27 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from werkzeug.test import EnvironBuilder
 
-from issuer import Issuer, bearer  # noqa: E402
-from werkzeug.test import EnvironBuilder  # noqa: E402
-
-from bench import nulldb  # noqa: E402
-from bench.null_wsgi import settings  # noqa: E402
-from userservice import auth, create_app, db, verifier  # noqa: E402
-from userservice.jwks import HttpLoader, KeySet  # noqa: E402
-from userservice.settings import Settings  # noqa: E402
+from bench import nulldb, servers
+from bench.null_wsgi import settings
+from userservice import auth, create_app, db, verifier
+from userservice.jwks import HttpLoader, KeySet
+from userservice.settings import Settings
 
 ROUNDS = 9
 CALLS = 1_000
 PATH = "/api/v1/users/1"
+ISSUER, AUDIENCE = "https://issuer.example.com/", "userservice"
 TARGET_US = 150
 
 
@@ -47,7 +45,7 @@ def cpu_us(fn: Callable[[], object]) -> float:
     return (time.process_time() - started) / CALLS * 1e6
 
 
-def requester(app, headers: dict[str, str]) -> Callable[[], object]:
+def requester(app: Flask, headers: dict[str, str]) -> Callable[[], object]:
     """Return a function that sends one GET through the app's WSGI callable and checks 200."""
     environ = EnvironBuilder(path=PATH, headers=headers).get_environ()
     answers: list[str] = []
@@ -65,32 +63,51 @@ def requester(app, headers: dict[str, str]) -> Callable[[], object]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="userservice-bench-auth-") as tmp:
-        issuer = Issuer(Path(tmp) / "issuer")
-        issuer.start()
-        try:
-            figures = measure(issuer)
-        finally:
-            issuer.stop()
-    report(figures)
+    """Serve a key set of an RSA and an EC key, measure, and print the figures."""
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    jwks = {
+        "keys": [
+            {**RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True), "kid": "rsa-1"},
+            {**ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True), "kid": "ec-1"},
+        ]
+    }
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-42",
+        "client_id": "bench",
+        "scope": "users:read users:write",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    tokens = {
+        "RS256": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "rsa-1"}),
+        "ES256": jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec-1"}),
+    }
+    with servers.json_document(jwks) as (jwks_url, requested):
+        report(measure(jwks_url, tokens, requested))
 
 
-def measure(issuer: Issuer) -> dict[str, list[float]]:
+def measure(jwks_url: str, tokens: dict[str, str], fetches: list[str]) -> dict[str, list[float]]:
     """Time each case in alternating rounds; return the per-round means."""
     base = settings()
-    trusting = dataclasses.replace(base, **issuer.settings())
+    trusting = dataclasses.replace(
+        base, auth_issuer=ISSUER, auth_audience=AUDIENCE, auth_jwks_url=jwks_url
+    )
     apps = [create_app(s, connect=nulldb.connect(0)) for s in (base, trusting, trusting)]
     open_app, remembering, forgetting = apps
     full = verifier.Verifier(trusting, keys(trusting), remember=0)
     forgetting.extensions[auth.EXTENSION_KEY] = full
     remembered = remembering.extensions[auth.EXTENSION_KEY]
-    rs256, es256 = issuer.token("rsa-1"), issuer.token("ec-1")
+    rs256, es256 = tokens["RS256"], tokens["ES256"]
     cases = {
         "no token required": requester(open_app, {}),
-        "RS256, checked in full": requester(forgetting, bearer(rs256)),
-        "ES256, checked in full": requester(forgetting, bearer(es256)),
-        "RS256, sent again (remembered)": requester(remembering, bearer(rs256)),
-        "ES256, sent again (remembered)": requester(remembering, bearer(es256)),
+        "RS256, checked in full": requester(forgetting, _bearer(rs256)),
+        "ES256, checked in full": requester(forgetting, _bearer(es256)),
+        "RS256, sent again (remembered)": requester(remembering, _bearer(rs256)),
+        "ES256, sent again (remembered)": requester(remembering, _bearer(es256)),
         "verify() alone, RS256 in full": lambda: full.verify(rs256),
         "verify() alone, ES256 in full": lambda: full.verify(es256),
         "verify() alone, RS256 remembered": lambda: remembered.verify(rs256),
@@ -98,15 +115,19 @@ def measure(issuer: Issuer) -> dict[str, list[float]]:
     }
     for case in cases.values():  # warm up: each key set is fetched here, once
         case()
-    fetched = issuer.requests()
+    fetched = len(fetches)
     rounds: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(ROUNDS):
         for name, case in cases.items():
             rounds[name].append(cpu_us(case))
-    assert issuer.requests() == fetched, "no key set fetch may happen while timing"
+    assert len(fetches) == fetched, "no key set fetch may happen while timing"
     for app in apps:
         db.get_from(app).close()
     return rounds
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def keys(trusting: Settings) -> KeySet:

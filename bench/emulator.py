@@ -1,4 +1,4 @@
-"""Figures e and f: worker memory under a read/write mix, and the emulator's own speed."""
+"""Figures d and e: worker memory under a read/write mix, and the emulator's own speed."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def measure(tmp: Path, log: Path) -> tuple[Section, Section]:
 
 
 def _memory(server: servers.Server) -> Section:
-    """Figure e: worker RSS at each checkpoint of the mix."""
+    """Figure d: worker RSS at each checkpoint of the mix."""
     section = Section(
-        "e. Memory",
+        "d. Memory",
         "The service on the emulator, started as `make run` starts it (gunicorn.conf.py: one "
         "gevent worker, access log on) with a fresh EMULATOR_DATA_DIR, driven by "
         f"bench/mix.py from {CLIENTS} keep-alive connections: in every {len(CYCLE)} requests "
@@ -70,12 +70,12 @@ def _memory(server: servers.Server) -> Section:
 
 
 def _emulator_speed(server: servers.Server) -> Section:
-    """Figure f: the emulator's own requests/s and latency on GET /users/{id}."""
+    """Figure e: the emulator's own requests/s and latency on GET /users/{id}."""
     run = load.wrk(server.url("/api/v1/users/1"), connections=16, seconds=SECONDS)
     section = Section(
-        "f. The emulator's own figures",
+        "e. The emulator's own figures",
         "These are the emulator's figures, not the service's: fakesnow spends about 5 ms of CPU "
-        "translating each statement, so this measures fakesnow. Same server as figure e, right "
+        "translating each statement, so this measures fakesnow. Same server as figure d, right "
         "after it, 16 wrk connections for 20 s.",
         ("request", "requests/s", "p50 ms", "p99 ms", "failures"),
     )

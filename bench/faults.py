@@ -3,7 +3,7 @@
 Only the endpoint is set (host, port, protocol and the emulator's login): every timeout is the
 default a user gets. For each fault, the time to the 503 of `GET /api/v1/users` and of
 `GET /health/ready`, and the time from the server listening again to the first 200.
-Median of ROUNDS (first argument, default 3), in milliseconds.
+Median of ROUNDS (first argument, default 3), in milliseconds: `python -m bench.faults [ROUNDS]`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,25 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from bench.servers import EmulatorServer, black_hole
+from userservice import create_app, db
+from userservice.errors import ServiceError
+from userservice.settings import Settings
 
-from servers import EmulatorServer, black_hole, free_port  # noqa: E402
-from test_faults import server_settings  # noqa: E402  (the defaults, pointed at the server)
 
-from userservice import create_app, db  # noqa: E402
-from userservice.errors import ServiceError  # noqa: E402
+def server_settings(port: int) -> Settings:
+    """Return the default settings, pointed at an emulator server on 127.0.0.1:port."""
+    return Settings(
+        snowflake_account="fakesnow",
+        snowflake_user="fake",
+        snowflake_password="snow",
+        snowflake_host="127.0.0.1",
+        snowflake_port=port,
+        snowflake_protocol="http",
+        log_level="CRITICAL",
+    )
 
 
 def timed(client: Any, path: str) -> tuple[int, float]:
@@ -64,7 +72,7 @@ def one_round() -> dict[str, float]:
             fault("black-holed", figures, app.test_client())
         finally:
             db.get_from(app).close()
-    server = EmulatorServer(free_port())
+    server = EmulatorServer()
     app = create_app(server_settings(server.port))
     client = app.test_client()
     try:
@@ -86,6 +94,7 @@ def one_round() -> dict[str, float]:
 
 
 def main() -> None:
+    """Measure ROUNDS rounds and print the medians as a Markdown table."""
     rounds_wanted = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     rounds = [one_round() for _ in range(rounds_wanted)]
     print(f"| fault, default settings, median of {rounds_wanted} | ms | min | max |")

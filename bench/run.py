@@ -21,22 +21,21 @@ KEEP_MARKER = "<!-- Written by hand below this line; `make bench` keeps it. -->"
 def main() -> None:
     """Install what is needed, measure every figure, and write the report."""
     install()
-    from bench import emulator, pool_rate, report, stack, statements
+    from bench import emulator, pool_rate, report, stack
 
     began = time.monotonic()
     loads, calibrations = [machine.load_average()], [machine.calibration_ms()]
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
         log = Path(tmp) / "servers.log"
-        counted = _stage("d. statements per request", statements.section)
         pool = _stage("c. pool (about 15 s)", pool_rate.section)
         cost = _stage("a. stack cost (about 2.5 minutes)", lambda: stack.stack_cost(log))
         bound = _stage("b. latency bound (about 1.5 minutes)", lambda: stack.latency_bound(log))
         memory, own = _stage(
-            "e, f. the emulator (about 3.5 minutes)", lambda: emulator.measure(Path(tmp), log)
+            "d, e. the emulator (about 3.5 minutes)", lambda: emulator.measure(Path(tmp), log)
         )
     loads.append(machine.load_average())
     calibrations.append(machine.calibration_ms())
-    sections = [cost, bound, pool, counted, memory, own]
+    sections = [cost, bound, pool, memory, own]
     minutes = (time.monotonic() - began) / 60
     report.write(REPORT, _head(loads, calibrations, minutes), sections, _kept())
     for section in sections:
@@ -67,7 +66,7 @@ def _head(loads: list[str], calibrations: list[str], minutes: float) -> str:
             "# Performance",
             "",
             "Written by `make bench` (bench/run.py); do not edit above the hand-written part at",
-            "the end. Except figures e and f, the service runs on the **null connection**",
+            "the end. Except figures d and e, the service runs on the **null connection**",
             "(bench/nulldb.py): a connect function handed to the pool exactly as the Snowflake",
             "one is, whose cursors recognise each statement of sql/ and answer canned rows at no",
             "cost, so the figures measure the stack, not the emulator (about 5 ms of CPU per",

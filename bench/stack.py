@@ -27,7 +27,8 @@ def measure(
     post: bool = False,
 ) -> load.Run:
     """Serve `module` with one gthread worker and measure GET (or POST) with wrk."""
-    args = servers.null_args(module, threads)
+    args = ["--workers=1", "--worker-class=gthread", f"--threads={threads}", "--keep-alive=5"]
+    args += ["--log-level=warning", f"{module}:app"]
     with servers.gunicorn(args, env, log, GET_PATH) as server:
         url = server.url(POST_PATH if post else GET_PATH)
         script = "post.lua" if post else None
