@@ -99,11 +99,41 @@ def use_hybrid_table(app: Flask) -> None:
     assert result.exit_code == 0, result.output
 
 
-def make_user(client: FlaskClient, email: str = "ada@example.com", name: str = "Ada") -> Any:
-    """Create a user through the API and return its JSON."""
+PROBLEM_KEYS = ["type", "title", "status", "detail", "instance", "code", "request_id"]
+# assert_problem's challenge when the test says nothing of WWW-Authenticate.
+UNCHECKED = object()
+
+
+def _make_user(client: FlaskClient, email: str = "ada@example.com", name: str = "Ada") -> Any:
     response = client.post("/api/v1/users", json={"email": email, "name": name})
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.get_json()
+
+
+def _assert_problem(
+    response: Any, status: int, code: str, challenge: str | object | None = UNCHECKED
+) -> Any:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert list(body)[:7] == PROBLEM_KEYS
+    assert (body["status"], body["code"], body["instance"]) == (status, code, response.request.path)
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if challenge is not UNCHECKED:
+        assert response.headers.get("WWW-Authenticate") == challenge
+    return body
+
+
+@pytest.fixture(scope="session")
+def make_user() -> Callable[..., Any]:
+    """Create a user through the API: make_user(client, email=..., name=...) returns its JSON."""
+    return _make_user
+
+
+@pytest.fixture(scope="session")
+def assert_problem() -> Callable[..., Any]:
+    """Check a problem-details answer: assert_problem(response, status, code[, challenge])."""
+    return _assert_problem
 
 
 @pytest.fixture

@@ -69,14 +69,6 @@ def call(app: Flask, method: str, path: str, body: Any, headers: Any = None, **k
     return app.test_client().open(path, method=method, json=body, headers=headers or {}, **kw)
 
 
-def assert_problem(response: Any, status: int, code: str, challenge: str | None) -> dict:
-    body = response.get_json()
-    assert (response.status_code, body["code"]) == (status, code), body
-    assert response.headers.get("WWW-Authenticate") == challenge
-    assert response.mimetype == "application/problem+json"
-    return body
-
-
 def assert_unchanged(issuer: Issuer, app: Flask) -> None:
     """The shared app still holds exactly its one user, at its first version."""
     listed = call(app, "GET", "/api/v1/users", None, bearer(issuer.token()))
@@ -112,7 +104,9 @@ NO_CREDENTIAL: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("case", NO_CREDENTIAL)
-def test_no_bearer_token_is_401_unauthenticated_on_every_route(shared, access_log, case):
+def test_no_bearer_token_is_401_unauthenticated_on_every_route(
+    shared, access_log, case, assert_problem
+):
     issuer, app = shared
     headers, detail = NO_CREDENTIAL[case]
     for method, path, body in ROUTES:
@@ -123,7 +117,7 @@ def test_no_bearer_token_is_401_unauthenticated_on_every_route(shared, access_lo
     assert_unchanged(issuer, app)
 
 
-def test_two_authorization_headers_are_refused_on_every_route(shared, access_log):
+def test_two_authorization_headers_are_refused_on_every_route(shared, access_log, assert_problem):
     issuer, app = shared
     token = issuer.token()
     two = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
@@ -135,7 +129,7 @@ def test_two_authorization_headers_are_refused_on_every_route(shared, access_log
 
 
 @pytest.mark.parametrize("with_header", [False, True])
-def test_a_token_in_the_query_string_is_refused(shared, access_log, with_header):
+def test_a_token_in_the_query_string_is_refused(shared, access_log, with_header, assert_problem):
     issuer, app = shared
     token = issuer.token()
     headers = bearer(token) if with_header else {}
@@ -241,7 +235,9 @@ INVALID_TOKENS: dict[str, tuple[Any, str]] = {
 
 
 @pytest.mark.parametrize("case", INVALID_TOKENS)
-def test_an_invalid_token_is_401_invalid_token_on_every_route(shared, access_log, case):
+def test_an_invalid_token_is_401_invalid_token_on_every_route(
+    shared, access_log, case, assert_problem
+):
     issuer, app = shared
     make, detail = INVALID_TOKENS[case]
     token = make(issuer)
@@ -262,7 +258,7 @@ def test_an_invalid_token_is_401_invalid_token_on_every_route(shared, access_log
     ("scope", "allowed"),
     [(READ, {"GET"}), (WRITE, WRITES), ("", set()), ("users:admin", set())],
 )
-def test_each_method_needs_its_scope(shared, access_log, scope, allowed):
+def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_problem):
     issuer, app = shared
     token = issuer.token(scope=scope)
     for method, path, body in ROUTES:
@@ -307,8 +303,9 @@ def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps
 # The key set: rotation, outage, flood, discovery.
 
 
+@pytest.mark.slow
 def test_a_new_kid_is_accepted_after_one_refetch_and_a_removed_key_refused_once_expired(
-    tmp_path, issuer, apps
+    tmp_path, issuer, apps, assert_problem
 ):
     # A short cooldown and cache, so the test need not wait the default 30 s and 300 s.
     settings = issuer.settings(auth_jwks_cooldown=1, auth_jwks_cache_seconds=4)
@@ -335,8 +332,9 @@ def test_a_new_kid_is_accepted_after_one_refetch_and_a_removed_key_refused_once_
     assert issuer.requests() == 3
 
 
+@pytest.mark.slow
 def test_with_the_jwks_server_stopped_cached_keys_pass_and_unknown_ones_get_503(
-    tmp_path, issuer, apps
+    tmp_path, issuer, apps, assert_problem
 ):
     settings = issuer.settings(auth_jwks_cooldown=1, auth_jwks_cache_seconds=2)
     apps.append(app := build(tmp_path, **settings))
@@ -356,7 +354,9 @@ def test_with_the_jwks_server_stopped_cached_keys_pass_and_unknown_ones_get_503(
         )
 
 
-def test_on_default_settings_an_unreachable_issuer_is_503_with_retry_after(tmp_path, apps):
+def test_on_default_settings_an_unreachable_issuer_is_503_with_retry_after(
+    tmp_path, apps, assert_problem
+):
     issuer = Issuer(tmp_path / "never-started")
     apps.append(app := build(tmp_path, **issuer.settings()))
 
@@ -366,8 +366,9 @@ def test_on_default_settings_an_unreachable_issuer_is_503_with_retry_after(tmp_p
     assert response.headers["Retry-After"] == "30"
 
 
+@pytest.mark.slow
 def test_on_default_settings_a_silent_issuer_costs_at_most_the_fetch_timeout(
-    tmp_path, issuer, apps
+    tmp_path, issuer, apps, assert_problem
 ):
     apps.append(app := build(tmp_path, **issuer.settings()))
     issuer.pause()
@@ -492,7 +493,8 @@ def test_emf_records_carry_the_caller(tmp_path, issuer, apps, capsys):
     assert "sub" not in json.dumps(record["_aws"])  # a property, never a dimension
 
 
-def test_a_remembered_token_still_expires(tmp_path, issuer, apps):
+@pytest.mark.slow
+def test_a_remembered_token_still_expires(tmp_path, issuer, apps, assert_problem):
     apps.append(app := build(tmp_path, **issuer.settings(auth_leeway=0)))
     token = issuer.token(exp=int(time.time()) + 2)
     assert call(app, "GET", "/api/v1/users", None, bearer(token)).status_code == 200

@@ -142,6 +142,7 @@ def request(port: int, method: str, path: str, headers: list[tuple[str, str]], b
         conn.close()
 
 
+@pytest.mark.slow
 def test_over_real_http_every_refusal_holds_and_changes_nothing(tmp_path: Path):
     issuer = Issuer(tmp_path / "issuer")
     issuer.start()

@@ -10,10 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from servers import emulator_env, free_port, gunicorn
 
 from userservice import devauth
 from userservice.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it when it is missing
 SCREENSHOT = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "swagger-ui.png"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_user, use_hybrid_table
+from conftest import use_hybrid_table
 from snowflake.connector.errors import IntegrityError
 
 from userservice import db, users
@@ -78,7 +78,7 @@ def test_migrate_is_safe_to_run_twice_and_the_service_then_uses_the_key(earlier)
     ]
 
 
-def test_migrate_on_a_table_with_no_collisions_exits_0(app):
+def test_migrate_on_a_table_with_no_collisions_exits_0(app, make_user):
     make_user(app.test_client())
 
     result = app.test_cli_runner().invoke(args=["migrate"])

@@ -6,7 +6,6 @@ import re
 from http import HTTPStatus
 
 import pytest
-from conftest import make_user
 from openapi_spec_validator import validate
 
 from userservice.settings import Settings
@@ -166,9 +165,8 @@ def test_every_problem_example_carries_its_own_status_title_and_code(client):
     } <= seen
 
 
-def _answers(client):
+def _answers(client, user):
     """Return requests that draw each documented problem, keyed by status."""
-    user = make_user(client)
     one = f"{USERS}/{user['id']}"
     return {
         400: lambda: client.post(USERS, data="{", content_type="application/json"),
@@ -182,8 +180,8 @@ def _answers(client):
 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 412, 413, 415, 422])
-def test_the_problem_example_is_what_the_service_answers(client, status):
-    answer = _answers(client)[status]()
+def test_the_problem_example_is_what_the_service_answers(client, status, make_user):
+    answer = _answers(client, make_user(client))[status]()
     name = HTTPStatus(status).name
     component = client.get("/openapi.json").get_json()["components"]["responses"][name]
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_user, use_hybrid_table
+from conftest import use_hybrid_table
 
 from userservice.emails import UnusableDomain, email_key
 
@@ -103,7 +103,8 @@ def test_a_domain_idna_refuses_has_no_key(address):
         email_key(address)
 
 
-def test_every_pair_is_one_address_on_create_update_and_filter(kind_client):
+@pytest.mark.slow
+def test_every_pair_is_one_address_on_create_update_and_filter(kind_client, make_user):
     client = kind_client
     other = make_user(client, "other@example.com", "Other")
     for first, second in SAME:
@@ -122,7 +123,7 @@ def test_every_pair_is_one_address_on_create_update_and_filter(kind_client):
     assert client.get(USERS).get_json() == [other]
 
 
-def test_addresses_kept_apart_can_both_be_held(kind_client):
+def test_addresses_kept_apart_can_both_be_held(kind_client, make_user):
     client = kind_client
     for first, second in DIFFERENT:
         pair = [make_user(client, first), make_user(client, second)]
@@ -141,7 +142,9 @@ def test_an_address_whose_domain_has_no_key_is_422(client):
     }
 
 
-def test_filtering_by_an_address_with_no_key_finds_nobody_without_a_statement(client, access_log):
+def test_filtering_by_an_address_with_no_key_finds_nobody_without_a_statement(
+    client, access_log, make_user
+):
     make_user(client)
 
     response = client.get(USERS, query_string={"email": "ada@☃.com"})

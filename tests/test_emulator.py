@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from conftest import make_user
-
 from userservice import db, emulator
 
 
-def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app):
+def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app, make_user):
     first = make_app(settings)
     user = make_user(first.test_client())
     db.get_from(first).close()
@@ -32,7 +30,7 @@ def test_the_results_cache_stays_bounded(tmp_path):
     instance.close()
 
 
-def test_concurrent_updates_of_one_table_never_fail(app):
+def test_concurrent_updates_of_one_table_never_fail(app, make_user):
     client = app.test_client()
     ids = [make_user(client, f"u{i}@example.com", f"U{i}")["id"] for i in range(8)]
     statuses: list[int] = []

@@ -9,31 +9,19 @@ from snowflake.connector.errors import OperationalError
 
 from userservice import db
 
-PROBLEM_KEYS = ["type", "title", "status", "detail", "instance", "code", "request_id"]
 
-
-def assert_problem(response, status, code):
-    assert response.status_code == status
-    assert response.content_type == "application/problem+json"
-    body = response.get_json()
-    assert list(body)[:7] == PROBLEM_KEYS
-    assert (body["status"], body["code"], body["instance"]) == (status, code, response.request.path)
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
-def test_unknown_route_is_404_problem(client):
+def test_unknown_route_is_404_problem(client, assert_problem):
     assert_problem(client.get("/api/v1/nope"), 404, "NOT_FOUND")
 
 
-def test_wrong_method_is_405_with_allow(client):
+def test_wrong_method_is_405_with_allow(client, assert_problem):
     response = client.delete("/api/v1/users")
 
     assert_problem(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
 
 
-def test_body_over_the_limit_is_413(settings, make_app):
+def test_body_over_the_limit_is_413(settings, make_app, assert_problem):
     import dataclasses
 
     app = make_app(dataclasses.replace(settings, max_content_length=100))
@@ -45,7 +33,7 @@ def test_body_over_the_limit_is_413(settings, make_app):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
-def test_a_body_that_is_not_json_is_415(client, content_type):
+def test_a_body_that_is_not_json_is_415(client, content_type, assert_problem):
     response = client.post(
         "/api/v1/users", data='{"email": "a@x.io", "name": "A"}', content_type=content_type
     )
@@ -54,19 +42,19 @@ def test_a_body_that_is_not_json_is_415(client, content_type):
 
 
 @pytest.mark.parametrize("body", [b"{bad", b'{"email": "a@x.io",', b"\xff\xfe", b"[" * 10000])
-def test_malformed_json_is_400(client, body):
+def test_malformed_json_is_400(client, body, assert_problem):
     response = client.post("/api/v1/users", data=body, content_type="application/json")
 
     assert_problem(response, 400, "MALFORMED_JSON")
 
 
-def test_validation_error_is_422_with_errors(client):
+def test_validation_error_is_422_with_errors(client, assert_problem):
     body = assert_problem(client.post("/api/v1/users", json={"name": "A"}), 422, "VALIDATION_ERROR")
 
     assert body["errors"] == {"email": ["Missing data for required field."]}
 
 
-def test_an_unexpected_exception_is_500_without_internals(app):
+def test_an_unexpected_exception_is_500_without_internals(app, assert_problem):
     @app.get("/boom")
     def boom():
         raise RuntimeError("secret-password at db.internal:443 SELECT * FROM users")
@@ -80,7 +68,9 @@ def test_an_unexpected_exception_is_500_without_internals(app):
     assert body["detail"] == "An unexpected error occurred; quote the request_id."
 
 
-def test_a_database_that_cannot_connect_is_503_with_retry_after(account_settings, make_app):
+def test_a_database_that_cannot_connect_is_503_with_retry_after(
+    account_settings, make_app, assert_problem
+):
     def connect():
         raise OperationalError(msg="could not reach db.internal.example:443 password=x")
 
@@ -94,7 +84,7 @@ def test_a_database_that_cannot_connect_is_503_with_retry_after(account_settings
     assert body["detail"] == "The database is unavailable; retry."
 
 
-def test_a_pool_that_stays_busy_past_its_timeout_is_503(settings, make_app):
+def test_a_pool_that_stays_busy_past_its_timeout_is_503(settings, make_app, assert_problem):
     import dataclasses
 
     app = make_app(dataclasses.replace(settings, db_pool_max_connections=1, db_pool_timeout=0.2))

@@ -29,7 +29,10 @@ CLIENTS = 16
 
 # The connector cancels a timed-out query from a timer thread of its own, which then fails
 # against the dead server; that thread's error is the connector's, not the service's.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 
 def server_settings(port: int) -> Settings:

@@ -8,9 +8,11 @@ import socket
 from http import HTTPStatus
 
 import pytest
+from conftest import PROBLEM_KEYS
 from servers import call, emulator_env, free_port, gunicorn
 
-PROBLEM_KEYS = ["type", "title", "status", "detail", "instance", "code", "request_id"]
+pytestmark = pytest.mark.slow
+
 HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
 JSON = b"Content-Type: application/json\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"

@@ -17,6 +17,8 @@ from types import ModuleType
 import pytest
 from servers import BIN, emulator_env, free_port, gunicorn
 
+pytestmark = pytest.mark.slow
+
 PACKAGE = "userservice_client"
 # No post-generation hooks (the default runs ruff on the output): the test needs none.
 CONFIG = {"project_name_override": PACKAGE, "package_name_override": PACKAGE, "post_hooks": []}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from servers import call, emulator_env, free_port, gunicorn, workers
+
+pytestmark = pytest.mark.slow
 
 
 def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):

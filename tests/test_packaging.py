@@ -25,6 +25,8 @@ from lambda_events import http_event
 
 from userservice.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "build_lambda_zip.py"
 HERE = "{}.{}".format(*sys.version_info[:2])

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from conftest import make_user, use_hybrid_table
+from conftest import use_hybrid_table
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+pytestmark = pytest.mark.slow
 
 USERS = "/api/v1/users"
 RACERS = 20
@@ -101,7 +103,7 @@ def test_parallel_creates_of_one_email_in_any_case_make_exactly_one_user(racing_
     assert json.loads(client.get(USERS).headers["X-Pagination"])["total"] == 1
 
 
-def test_parallel_moves_of_users_to_one_email_leave_exactly_one_holder(racing_app):
+def test_parallel_moves_of_users_to_one_email_leave_exactly_one_holder(racing_app, make_user):
     client = racing_app.test_client()
     users = [make_user(client, f"u{i}@example.com", f"U{i}") for i in range(RACERS)]
     emails = casings("shared@example.com", RACERS)
@@ -123,7 +125,7 @@ def test_parallel_moves_of_users_to_one_email_leave_exactly_one_holder(racing_ap
     assert after == [winner if u["id"] == winner["id"] else u for u in users]
 
 
-def test_creates_and_moves_racing_for_one_email_leave_exactly_one_holder(racing_app):
+def test_creates_and_moves_racing_for_one_email_leave_exactly_one_holder(racing_app, make_user):
     client = racing_app.test_client()
     users = [make_user(client, f"u{i}@example.com", f"U{i}") for i in range(RACERS // 2)]
     emails = casings("prize@example.com", RACERS)
@@ -143,7 +145,7 @@ def test_creates_and_moves_racing_for_one_email_leave_exactly_one_holder(racing_
     assert holders(client, "PRIZE@example.com") == [wins[0].get_json()]
 
 
-def test_parallel_puts_with_one_if_match_let_exactly_one_through(racing_app):
+def test_parallel_puts_with_one_if_match_let_exactly_one_through(racing_app, make_user):
     client = racing_app.test_client()
     user = make_user(client)
 
@@ -166,7 +168,7 @@ def test_parallel_puts_with_one_if_match_let_exactly_one_through(racing_app):
     assert final.get_json() == winner.get_json()
 
 
-def test_parallel_deletes_with_one_if_match_delete_once(racing_app):
+def test_parallel_deletes_with_one_if_match_delete_once(racing_app, make_user):
     client = racing_app.test_client()
     user = make_user(client)
     keep = make_user(client, "bob@example.com", "Bob")
@@ -183,7 +185,9 @@ def test_parallel_deletes_with_one_if_match_delete_once(racing_app):
     assert client.get(USERS).get_json() == [keep]
 
 
-def test_parallel_patches_without_email_answer_with_their_own_write_and_never_409(racing_app):
+def test_parallel_patches_without_email_answer_with_their_own_write_and_never_409(
+    racing_app, make_user
+):
     client = racing_app.test_client()
     user = make_user(client)
     racers = 24
@@ -215,7 +219,7 @@ def test_parallel_patches_without_email_answer_with_their_own_write_and_never_40
     assert (final.get_json(), final.headers["ETag"]) == (last.get_json(), last.headers["ETag"])
 
 
-def test_parallel_puts_without_if_match_answer_with_their_own_write(racing_app):
+def test_parallel_puts_without_if_match_answer_with_their_own_write(racing_app, make_user):
     client = racing_app.test_client()
     user = make_user(client)
 

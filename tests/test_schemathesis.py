@@ -13,11 +13,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from issuer import READ, WRITE
 from servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 
 from userservice import devauth
 from userservice.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 SEED = 20261126
 MAX_EXAMPLES = 200

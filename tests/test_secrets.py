@@ -31,6 +31,9 @@ from userservice.logs import JsonFormatter
 from userservice.secrets_manager import SecretError, fetch_secret
 from userservice.settings import Settings
 
+# Secrets Manager (moto) and real logins to the emulator server: seconds per test.
+pytestmark = pytest.mark.slow
+
 REGION = "eu-west-2"
 PASSPHRASE = "rotating passphrase 7"
 

@@ -21,6 +21,8 @@ from servers import (
 
 from userservice.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 READ_TIMEOUT = Settings().read_timeout
 SLOW = 64
 

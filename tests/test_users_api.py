@@ -7,7 +7,6 @@ import threading
 from datetime import datetime
 
 import pytest
-from conftest import make_user
 
 USERS = "/api/v1/users"
 
@@ -26,7 +25,7 @@ def test_create_answers_201_with_the_user_location_and_etag(client):
     assert response.headers["ETag"] == '"v1"'
 
 
-def test_created_user_reads_back_identically(client):
+def test_created_user_reads_back_identically(client, make_user):
     created = make_user(client)
 
     response = client.get(f"{USERS}/{created['id']}")
@@ -37,7 +36,7 @@ def test_created_user_reads_back_identically(client):
 
 
 @pytest.mark.parametrize("second", ["ada@example.com", "ADA@Example.COM"])
-def test_create_with_a_taken_email_in_any_case_is_409(client, second):
+def test_create_with_a_taken_email_in_any_case_is_409(client, second, make_user):
     make_user(client, "ada@example.com")
 
     response = client.post(USERS, json={"email": second, "name": "Other"})
@@ -57,7 +56,7 @@ def test_get_unknown_user_is_404_user_not_found(client):
     assert response.get_json()["code"] == "USER_NOT_FOUND"
 
 
-def test_list_pages_in_id_order_with_x_pagination(client):
+def test_list_pages_in_id_order_with_x_pagination(client, make_user):
     ids = [make_user(client, f"u{i}@example.com", f"U{i}")["id"] for i in range(5)]
 
     response = client.get(f"{USERS}?page=2&page_size=2")
@@ -75,7 +74,7 @@ def test_list_pages_in_id_order_with_x_pagination(client):
     }
 
 
-def test_list_defaults_to_page_1_of_20(client):
+def test_list_defaults_to_page_1_of_20(client, make_user):
     ids = [make_user(client, f"u{i}@example.com", f"U{i}")["id"] for i in range(21)]
 
     response = client.get(USERS)
@@ -84,7 +83,7 @@ def test_list_defaults_to_page_1_of_20(client):
     assert json.loads(response.headers["X-Pagination"])["last_page"] == 2
 
 
-def test_list_past_the_last_page_is_empty_with_the_total(client):
+def test_list_past_the_last_page_is_empty_with_the_total(client, make_user):
     make_user(client)
 
     response = client.get(f"{USERS}?page=3")
@@ -94,7 +93,7 @@ def test_list_past_the_last_page_is_empty_with_the_total(client):
     assert json.loads(response.headers["X-Pagination"])["total"] == 1
 
 
-def test_list_filters_by_email_ignoring_case(client):
+def test_list_filters_by_email_ignoring_case(client, make_user):
     make_user(client, "ada@example.com")
     bob = make_user(client, "bob@example.com", "Bob")
 
@@ -119,7 +118,7 @@ def test_list_with_out_of_range_paging_is_422(client, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-def test_put_replaces_email_and_name_and_bumps_the_etag(client):
+def test_put_replaces_email_and_name_and_bumps_the_etag(client, make_user):
     user = make_user(client)
 
     response = client.put(f"{USERS}/{user['id']}", json={"email": "a@x.io", "name": "A"})
@@ -132,7 +131,7 @@ def test_put_replaces_email_and_name_and_bumps_the_etag(client):
     assert client.get(f"{USERS}/{user['id']}").get_json() == body
 
 
-def test_put_requires_every_field(client):
+def test_put_requires_every_field(client, make_user):
     user = make_user(client)
 
     response = client.put(f"{USERS}/{user['id']}", json={"name": "A"})
@@ -141,7 +140,7 @@ def test_put_requires_every_field(client):
     assert response.get_json()["errors"] == {"email": ["Missing data for required field."]}
 
 
-def test_patch_changes_only_the_fields_sent(client):
+def test_patch_changes_only_the_fields_sent(client, make_user):
     user = make_user(client)
 
     response = client.patch(f"{USERS}/{user['id']}", json={"name": "Ada L."})
@@ -151,7 +150,7 @@ def test_patch_changes_only_the_fields_sent(client):
     assert response.get_json()["name"] == "Ada L."
 
 
-def test_patch_with_no_fields_is_422(client):
+def test_patch_with_no_fields_is_422(client, make_user):
     user = make_user(client)
 
     response = client.patch(f"{USERS}/{user['id']}", json={})
@@ -161,7 +160,7 @@ def test_patch_with_no_fields_is_422(client):
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
-def test_update_to_another_users_email_in_any_case_is_409(client, method):
+def test_update_to_another_users_email_in_any_case_is_409(client, method, make_user):
     make_user(client, "ada@example.com")
     bob = make_user(client, "bob@example.com", "Bob")
 
@@ -174,7 +173,7 @@ def test_update_to_another_users_email_in_any_case_is_409(client, method):
     assert client.get(f"{USERS}/{bob['id']}").get_json() == bob
 
 
-def test_update_keeping_ones_own_email_in_another_case_is_allowed(client):
+def test_update_keeping_ones_own_email_in_another_case_is_allowed(client, make_user):
     ada = make_user(client, "ada@example.com")
 
     response = client.patch(f"{USERS}/{ada['id']}", json={"email": "ADA@example.com"})
@@ -191,7 +190,7 @@ def test_write_to_unknown_user_is_404(client, method):
     assert response.get_json()["code"] == "USER_NOT_FOUND"
 
 
-def test_delete_answers_204_and_the_user_is_gone(client):
+def test_delete_answers_204_and_the_user_is_gone(client, make_user):
     user = make_user(client)
 
     response = client.delete(f"{USERS}/{user['id']}")
@@ -201,7 +200,7 @@ def test_delete_answers_204_and_the_user_is_gone(client):
     assert client.get(f"{USERS}/{user['id']}").status_code == 404
 
 
-def test_if_none_match_with_the_current_etag_is_304(client):
+def test_if_none_match_with_the_current_etag_is_304(client, make_user):
     user = make_user(client)
 
     response = client.get(f"{USERS}/{user['id']}", headers={"If-None-Match": '"v1"'})
@@ -212,7 +211,7 @@ def test_if_none_match_with_the_current_etag_is_304(client):
 
 
 @pytest.mark.parametrize("header", ['W/"v1"', '"v9", "v1"', "*"])
-def test_if_none_match_compares_weakly_and_takes_lists(client, header):
+def test_if_none_match_compares_weakly_and_takes_lists(client, header, make_user):
     user = make_user(client)
 
     response = client.get(f"{USERS}/{user['id']}", headers={"If-None-Match": header})
@@ -220,7 +219,7 @@ def test_if_none_match_compares_weakly_and_takes_lists(client, header):
     assert response.status_code == 304
 
 
-def test_if_none_match_with_an_old_etag_is_200(client):
+def test_if_none_match_with_an_old_etag_is_200(client, make_user):
     user = make_user(client)
     client.patch(f"{USERS}/{user['id']}", json={"name": "New"})
 
@@ -231,7 +230,7 @@ def test_if_none_match_with_an_old_etag_is_200(client):
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
-def test_update_with_a_matching_if_match_succeeds(client, method):
+def test_update_with_a_matching_if_match_succeeds(client, method, make_user):
     user = make_user(client)
 
     response = getattr(client, method)(
@@ -245,7 +244,7 @@ def test_update_with_a_matching_if_match_succeeds(client, method):
 @pytest.mark.parametrize("if_match", ['"v2"', 'W/"v1"', "garbage", '"v1x"'])
 @pytest.mark.parametrize("method", ["put", "patch"])
 def test_update_with_a_stale_or_unusable_if_match_is_412_and_changes_nothing(
-    client, method, if_match
+    client, method, if_match, make_user
 ):
     user = make_user(client)
 
@@ -260,7 +259,7 @@ def test_update_with_a_stale_or_unusable_if_match_is_412_and_changes_nothing(
     assert client.get(f"{USERS}/{user['id']}").get_json() == user
 
 
-def test_delete_with_a_stale_if_match_is_412_and_keeps_the_user(client):
+def test_delete_with_a_stale_if_match_is_412_and_keeps_the_user(client, make_user):
     user = make_user(client)
 
     response = client.delete(f"{USERS}/{user['id']}", headers={"If-Match": '"v7"'})
@@ -269,7 +268,7 @@ def test_delete_with_a_stale_if_match_is_412_and_keeps_the_user(client):
     assert client.get(f"{USERS}/{user['id']}").status_code == 200
 
 
-def test_delete_with_the_current_if_match_deletes(client):
+def test_delete_with_the_current_if_match_deletes(client, make_user):
     user = make_user(client)
 
     response = client.delete(f"{USERS}/{user['id']}", headers={"If-Match": '"v1"'})
@@ -313,7 +312,7 @@ def test_name_of_255_characters_is_accepted(client):
     assert response.get_json()["name"] == "n" * 255
 
 
-def test_sql_in_values_is_stored_and_read_back_verbatim(client):
+def test_sql_in_values_is_stored_and_read_back_verbatim(client, make_user):
     name = "Robert'); DROP TABLE users; --"
 
     user = make_user(client, "bobby@example.com", name)
@@ -345,7 +344,7 @@ def test_concurrent_creates_of_one_email_in_different_cases_make_one_user(app):
     assert len(app.test_client().get(USERS).get_json()) == 1
 
 
-def test_statements_per_request_stay_within_budget(client, access_log):
+def test_statements_per_request_stay_within_budget(client, access_log, make_user):
     user = make_user(client)
     uid = user["id"]
     calls = [
@@ -362,7 +361,9 @@ def test_statements_per_request_stay_within_budget(client, access_log):
     assert counts == [("POST", 2), ("GET", 1), ("GET", 1), ("PUT", 2), ("PATCH", 2), ("DELETE", 1)]
 
 
-def test_failed_writes_decide_from_their_own_statements_within_budget(client, access_log):
+def test_failed_writes_decide_from_their_own_statements_within_budget(
+    client, access_log, make_user
+):
     ada = make_user(client)
     bob = make_user(client, "bob@example.com", "Bob")
     calls = [

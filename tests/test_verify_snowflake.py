@@ -23,6 +23,8 @@ from verify_sql import Row, Verdict
 from userservice.connector import snowflake_connector
 from userservice.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = ROOT / "scripts" / "verify_snowflake.py"
 PASS, FAIL, NA = "PASS", "FAIL", "NOT APPLICABLE"
 ON_EMULATOR = "not applicable on the emulator: "
