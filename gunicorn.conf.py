@@ -8,6 +8,7 @@ monkey.patch_all()
 
 import json  # noqa: E402
 import logging  # noqa: E402
+import re  # noqa: E402
 from http import HTTPStatus  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -22,6 +23,26 @@ from userservice.hooks import new_request_id  # noqa: E402
 from userservice.settings import Settings  # noqa: E402
 
 _settings = Settings.from_env()
+# gunicorn quotes a refused request line in its log line and error text; a query string there
+# may carry a credential (`?access_token=...`, which the service refuses), so none is quoted.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _redacted(text: str) -> str:
+    """Return gunicorn's text about a refused request with every query string left out."""
+    return _QUERY.sub("?[query removed]", text)
+
+
+class _RedactQueries(logging.Filter):
+    """Leave query strings out of gunicorn's own log lines about refused requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without query strings."""
+        record.msg, record.args = _redacted(record.getMessage()), None
+        return True
+
+
+logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
 
 
 class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
@@ -54,7 +75,7 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         page = _Page()
         super().handle_error(req, page, addr, exc)
         status = int(page.written.split(b" ", 2)[1]) if page.written else 500
-        detail = HTTPStatus(status).description if status == 500 else str(exc)
+        detail = HTTPStatus(status).description if status == 500 else _redacted(str(exc))
         request_id = new_request_id()
         body = problem_body(
             status,

@@ -287,3 +287,47 @@ def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(server, p
 
     assert_problem(response, 404, "NOT_FOUND")
     unchanged(port, user)
+
+
+def test_a_refused_request_line_quotes_no_query_string_in_the_answer_or_the_log(tmp_path):
+    secret = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
+    port = free_port()
+    with gunicorn(port, emulator_env(tmp_path / "emulator")) as proc:
+        request = b"GET /api/v1/users?access_token=" + secret.encode() + b"&x=\xff HTTP/1.1\r\n"
+        responses, _ = exchange(port, request + b"Host: t\r\n\r\n")
+    log = proc.stdout.read()
+
+    assert len(responses) == 1, responses
+    problem = assert_problem(responses[0], 400, "BAD_REQUEST")
+    assert secret not in json.dumps(problem)
+    assert "Invalid request" in log
+    assert "?[query removed]" in log
+    assert secret not in log
+
+
+# After the 501 the server closes the connection, so the pipelined /health gets no answer.
+CODED_BODIES = {
+    "gzip, chunked": (b"Transfer-Encoding: gzip, chunked\r\n", [501], "NOT_IMPLEMENTED"),
+    "deflate, chunked": (b"Transfer-Encoding: deflate, chunked\r\n", [501], "NOT_IMPLEMENTED"),
+    "Content-Encoding: gzip": (
+        b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n",
+        [415, 200],
+        "UNSUPPORTED_MEDIA_TYPE",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", CODED_BODIES)
+def test_a_coded_body_is_refused_once_and_creates_nothing(server, shape):
+    port, user = server
+    header, statuses, code = CODED_BODIES[shape]
+    body = b'{"email": "coded@x.io", "name": "C"}'
+    request = b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + header + b"\r\n"
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+    responses, closed = exchange(port, request + chunked + HEALTH)
+
+    assert [r["status"] for r in responses] == statuses
+    assert_problem(responses[0], statuses[0], code)
+    assert closed == (len(statuses) == 1)
+    unchanged(port, user)

@@ -9,8 +9,9 @@ from werkzeug.exceptions import (
     NotFound,
     RequestEntityTooLarge,
 )
+from werkzeug.exceptions import NotImplemented as NotImplementedCoding
 
-from .errors import BodyTimeout, MalformedBody, MissingHost
+from .errors import BodyTimeout, MalformedBody, MissingHost, UnsupportedMediaType
 
 
 def check_request_line() -> None:
@@ -46,6 +47,7 @@ def read_body() -> None:
         # ChunkMissingTerminator, InvalidHeader for a trailer) means the framing is broken.
         raise MalformedBody() from None
     _refuse_oversized_stream(len(data))
+    _refuse_codings()
 
 
 def _refuse_oversized_stream(size: int) -> None:
@@ -59,6 +61,20 @@ def _refuse_oversized_stream(size: int) -> None:
     limit = request.max_content_length
     if request.content_length is None and limit is not None and size >= limit:
         raise RequestEntityTooLarge()
+
+
+def _refuse_codings() -> None:
+    """Refuse a body the service would misread: compressed, in transfer or as content.
+
+    gunicorn undoes `chunked` and nothing else, so `gzip, chunked` would reach the app still
+    compressed and be taken for plain JSON. Checked once the body is read, so nothing is
+    left on the connection.
+    """
+    transfer = request.headers.get("Transfer-Encoding", "")
+    if any(c.strip().lower() not in ("", "chunked") for c in transfer.split(",")):
+        raise NotImplementedCoding("The only transfer coding the service reads is chunked.")
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise UnsupportedMediaType("Send the body without a Content-Encoding.")
 
 
 def init_app(app: Flask) -> None:
