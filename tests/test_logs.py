@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 from emf import parse_emf
 
 from userservice import db
 
 
+def lines_of_text(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def lines_of(capsys) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    return lines_of_text(capsys.readouterr().out)
 
 
 def test_every_line_logged_in_a_request_carries_its_request_id(make_app, settings, capsys):
@@ -93,3 +98,22 @@ def test_no_emf_lines_by_default(client, capsys):
     client.get("/api/v1/users")
 
     assert "_aws" not in capsys.readouterr().out
+
+
+def test_an_exception_that_ends_a_thread_is_one_json_line(make_app, settings, capsys):
+    make_app(settings)  # configures the service's logging
+    capsys.readouterr()
+
+    def cancel_timer() -> None:
+        raise TimeoutError("read timed out (read timeout=4)")
+
+    thread = threading.Thread(target=cancel_timer, name="connector-cancel")
+    thread.start()
+    thread.join()
+
+    out = capsys.readouterr()
+    (line,) = lines_of_text(out.out)
+    assert (line["level"], line["logger"]) == ("ERROR", "userservice.threads")
+    assert line["message"] == "a thread ended with TimeoutError"
+    assert "Traceback" in line["exception"]
+    assert out.err == ""

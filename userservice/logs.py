@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 
 from flask import g, has_request_context, request
@@ -74,3 +75,19 @@ def configure(level: str, fmt: str = "json") -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Log an exception that ended a thread as one record, not a bare traceback on stderr.
+
+    The Snowflake connector's own threads (a query's cancel timer, say) raise when the
+    database stalls; Python would print each as many lines that no log reader can parse.
+    """
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    logging.getLogger("userservice.threads").error(
+        "a thread ended with %s",
+        args.exc_type.__name__,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
