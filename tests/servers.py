@@ -9,22 +9,19 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# The socket helpers the benchmarks use too live in bench/servers.py (bench imports nothing
+# from tests/); they are re-exported here for the tests.
+from bench.servers import black_hole as black_hole
+from bench.servers import free_port as free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[Any], seconds: float = 30) -> None:
@@ -177,28 +174,3 @@ class EmulatorServer:
         """Thaw a paused server."""
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
-
-
-@contextmanager
-def black_hole() -> Iterator[int]:
-    """Listen on a free port, accept every connection and never answer; yield the port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return  # the listener was closed
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
-        listener.close()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
