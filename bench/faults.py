@@ -13,23 +13,9 @@ import sys
 import time
 from typing import Any
 
-from bench.servers import EmulatorServer, black_hole
+from bench.servers import EmulatorServer, black_hole, server_settings
 from userservice import create_app, db
 from userservice.errors import ServiceError
-from userservice.settings import Settings
-
-
-def server_settings(port: int) -> Settings:
-    """Return the default settings, pointed at an emulator server on 127.0.0.1:port."""
-    return Settings(
-        snowflake_account="fakesnow",
-        snowflake_user="fake",
-        snowflake_password="snow",
-        snowflake_host="127.0.0.1",
-        snowflake_port=port,
-        snowflake_protocol="http",
-        log_level="CRITICAL",
-    )
 
 
 def timed(client: Any, path: str) -> tuple[int, float]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from userservice.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -145,6 +147,19 @@ class EmulatorServer:
         """Thaw a paused server."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
+
+
+def server_settings(port: int) -> Settings:
+    """Return the service's default settings, pointed at an emulator server on 127.0.0.1:port."""
+    return Settings(
+        snowflake_account="fakesnow",
+        snowflake_user="fake",
+        snowflake_password="snow",
+        snowflake_host="127.0.0.1",
+        snowflake_port=port,
+        snowflake_protocol="http",
+        log_level="CRITICAL",
+    )
 
 
 @contextmanager

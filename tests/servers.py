@@ -19,6 +19,7 @@ from typing import Any
 # from tests/); they are re-exported here for the tests.
 from bench.servers import black_hole as black_hole
 from bench.servers import free_port as free_port
+from bench.servers import server_settings as server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -17,11 +17,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import EmulatorServer, black_hole, call, emulator_env, free_port, gunicorn, workers
+from servers import (
+    EmulatorServer,
+    black_hole,
+    call,
+    emulator_env,
+    free_port,
+    gunicorn,
+    server_settings,
+    workers,
+)
 
 from userservice import db
 from userservice.errors import DatabaseUnavailable
-from userservice.settings import Settings
 
 # The time budget of the README: every request is answered within 10 s, whatever the database.
 BOUND = 10.0
@@ -33,19 +41,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
-
-
-def server_settings(port: int) -> Settings:
-    """The default settings, pointed at an emulator server on 127.0.0.1:port."""
-    return Settings(
-        snowflake_account="fakesnow",
-        snowflake_user="fake",
-        snowflake_password="snow",
-        snowflake_host="127.0.0.1",
-        snowflake_port=port,
-        snowflake_protocol="http",
-        log_level="CRITICAL",
-    )
 
 
 READY_BOUND = server_settings(1).db_ready_timeout + 0.5
