@@ -10,9 +10,9 @@ from typing import Any
 
 from verify_sql import SAMPLE, Row, Verdict, execute, failure, run
 
+from userservice.connector import is_duplicate_key
 from userservice.emails import email_key
-from userservice.queries import Query
-from userservice.users import DUPLICATE_KEY, DUPLICATE_KEY_MESSAGE
+from userservice.queries import Query, affected
 
 # Session A holds its transaction this long before committing: B must still be waiting by then.
 HOLD_SECONDS = 3.0
@@ -60,7 +60,7 @@ def two_sessions(connect: Callable[[], Any], catalogue: Mapping[str, Query], lab
         execute(b, f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {B_LOCK_TIMEOUT + 30}")
         first, second = (int(run(a, catalogue["next_user_id"], {})[0]["id"]) for _ in range(2))
         execute(a, "BEGIN")
-        inserted_a = _count(run(a, insert, _create(first, TWO_SESSION_EMAIL)))
+        inserted_a = affected(run(a, insert, _create(first, TWO_SESSION_EMAIL)))
         thread, b_did = in_background(
             lambda: run(b, insert, _create(second, TWO_SESSION_EMAIL.lower()))
         )
@@ -90,25 +90,14 @@ def judge(
         ok = is_duplicate_key(b_did.error) and waited_enough and total == 1
         detail = f"{wait}; B refused: {failure(b_did.error)}; {total} row(s) with the address"
         return Row(step, Verdict.PASS if ok else Verdict.FAIL, detail)
-    inserted_b = _count(b_did.rows or [])
+    inserted_b = affected(b_did.rows or [])
     ok = waited_enough and inserted_b == 0 and total == 1
     detail = f"{wait}; after A's commit B inserted {inserted_b}; {total} row(s) with the address"
     return Row(step, Verdict.PASS if ok else Verdict.FAIL, detail)
 
 
-def is_duplicate_key(exc: Exception) -> bool:
-    """Tell whether a hybrid table refused a second holder of a key, by users.py's rule."""
-    errno, message = getattr(exc, "errno", None), str(getattr(exc, "raw_msg", ""))
-    return errno == DUPLICATE_KEY or message.startswith(DUPLICATE_KEY_MESSAGE)
-
-
 def _create(user_id: int, email: str) -> dict[str, Any]:
     return {**SAMPLE, "id": user_id, "email": email, "email_key": email_key(email)}
-
-
-def _count(rows: list[dict[str, Any]]) -> int:
-    """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
-    return int(next(iter(rows[0].values()))) if rows else 0
 
 
 def _matching(conn: Any, catalogue: Mapping[str, Query], email: str) -> int:

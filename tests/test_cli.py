@@ -6,7 +6,7 @@ import pytest
 from conftest import use_hybrid_table
 from snowflake.connector.errors import IntegrityError
 
-from userservice import db, users
+from userservice import connector, db, users
 
 USERS = "/api/v1/users"
 # The users table as the service created it before email_key existed.
@@ -98,8 +98,8 @@ def test_init_db_hybrid_makes_a_table_that_refuses_a_second_holder_of_a_key(app)
     with pytest.raises(IntegrityError) as refused:
         execute(app, insert, [2, "A@x.io"])
     assert (refused.value.errno, refused.value.raw_msg) == (
-        users.DUPLICATE_KEY,
-        users.DUPLICATE_KEY_MESSAGE,
+        connector.DUPLICATE_KEY,
+        connector.DUPLICATE_KEY_MESSAGE,
     )
     assert execute(app, "SELECT id FROM users") == [(1,)]
 

@@ -20,6 +20,11 @@ SESSION_GONE = frozenset({250001, 250002, 390111, 390112, 390113, 390114, 390115
 # or because it waited past LOCK_TIMEOUT. 000630: the statement ran past
 # STATEMENT_TIMEOUT_IN_SECONDS (or sat queued past STATEMENT_QUEUED_TIMEOUT_IN_SECONDS).
 BUSY = frozenset({625, 630})
+# A hybrid table's refusal of a duplicate key. Snowflake documents 200001 (22000) for a
+# PRIMARY KEY and shows the UNIQUE refusal only by its message ('Duplicate key value violates
+# unique constraint "SYS_INDEX_..."'), so both are recognised; the emulator raises both.
+DUPLICATE_KEY = 200001
+DUPLICATE_KEY_MESSAGE = "Duplicate key value violates unique constraint"
 
 
 def snowflake_connector(
@@ -112,6 +117,12 @@ def is_busy(exc: BaseException) -> bool:
     from snowflake.connector.errors import DatabaseError
 
     return isinstance(exc, DatabaseError) and exc.errno in BUSY
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """Tell whether a hybrid table refused a second holder of a unique key."""
+    errno, message = getattr(exc, "errno", None), str(getattr(exc, "raw_msg", ""))
+    return errno == DUPLICATE_KEY or message.startswith(DUPLICATE_KEY_MESSAGE)
 
 
 def describe(exc: BaseException) -> str:

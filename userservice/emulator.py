@@ -62,7 +62,7 @@ def _as_unique_violation(exc: Exception) -> Exception | None:
     import duckdb
     from snowflake.connector.errors import IntegrityError
 
-    from .users import DUPLICATE_KEY, DUPLICATE_KEY_MESSAGE
+    from .connector import DUPLICATE_KEY, DUPLICATE_KEY_MESSAGE
 
     if not (isinstance(exc, duckdb.ConstraintException) and "Duplicate key" in str(exc)):
         return None

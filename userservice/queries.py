@@ -137,6 +137,11 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def affected(rows: list[dict[str, Any]]) -> int:
+    """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
+    return int(next(iter(rows[0].values()))) if rows else 0
+
+
 def _request_comment() -> str:
     """Return a comment naming the request, or "" when there is no sane request ID."""
     # In the statement's text it reaches QUERY_HISTORY with no extra round trip (ALTER SESSION

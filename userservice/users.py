@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import db, queries
+from .connector import is_duplicate_key
 from .emails import email_key
 from .errors import EmailTaken, PreconditionFailed, UserNotFound, WriteConflict
 
@@ -18,11 +19,6 @@ ANY = "*"
 MAX_ID = 2**63 - 1
 # More rows than any table holds: a page past it is empty, and the offset stays 64-bit.
 MAX_OFFSET = 2**62
-# A hybrid table's refusal of a duplicate key. Snowflake documents 200001 (22000) for a
-# PRIMARY KEY and shows the UNIQUE refusal only by its message ('Duplicate key value violates
-# unique constraint "SYS_INDEX_..."'), so both are recognised; the emulator raises both.
-DUPLICATE_KEY = 200001
-DUPLICATE_KEY_MESSAGE = "Duplicate key value violates unique constraint"
 
 
 def etag(user: User) -> str:
@@ -74,7 +70,7 @@ def create_user(*, email: str, name: str) -> User:
             name=name,
             now=_sql_time(now),
         )
-    if not _affected(inserted):
+    if not queries.affected(inserted):
         raise EmailTaken()
     written = {"email": email, "name": name, "created_at": now, "updated_at": now}
     return {"id": user_id, **written, "version": 1}
@@ -135,8 +131,7 @@ def _refused_key() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        errno, message = getattr(exc, "errno", None), str(getattr(exc, "raw_msg", ""))
-        if errno == DUPLICATE_KEY or message.startswith(DUPLICATE_KEY_MESSAGE):
+        if is_duplicate_key(exc):
             raise EmailTaken() from exc
         raise
 
@@ -153,7 +148,7 @@ def _write(conn: Any, user: User, key: str | None, *, read_version: int) -> bool
         now=_sql_time(user["updated_at"]),
         version=read_version,
     )
-    return bool(_affected(updated))
+    return bool(queries.affected(updated))
 
 
 def _changed(current: User, *, email: str | None, name: str | None) -> User:
@@ -193,11 +188,6 @@ def _user(row: dict[str, Any]) -> User:
         "updated_at": row["updated_at"].replace(tzinfo=UTC),
         "version": int(row["version"]),
     }
-
-
-def _affected(rows: list[dict[str, Any]]) -> int:
-    """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
-    return int(next(iter(rows[0].values()))) if rows else 0
 
 
 def _now() -> datetime:
