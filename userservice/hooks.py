@@ -71,9 +71,8 @@ def start_request() -> None:
 def new_request_id() -> str:
     """Return a random UUID4 string for a request that brought no usable ID.
 
-    uuid.uuid4() reads os.urandom, a system call made with the GIL released; under gunicorn's
-    threads, taking the GIL back behind busy threads costs far more than the call. A request ID
-    needs to be unique, not secret: `random` is seeded from os.urandom and reseeded after fork.
+    uuid.uuid4() makes an os.urandom system call per request; a request ID needs to be unique,
+    not secret: `random` is seeded from os.urandom and reseeded after fork.
     """
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
