@@ -82,6 +82,11 @@ EXPECTED_ON_EMULATOR = [
         ON_EMULATOR + "fakesnow's server runs concurrent MERGEs without Snowflake's table lock",
     ),
     (
+        "standard: persisted result and QUERY_TAG",
+        NA,
+        ON_EMULATOR + "fakesnow keeps no QUERY_HISTORY and ignores QUERY_TAG",
+    ),
+    (
         "standard: two-session create",
         NA,
         ON_EMULATOR + "fakesnow's server does not make session B wait for A's lock",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -9,16 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import current_app, g, has_app_context
+from flask import current_app, g, has_app_context, has_request_context, request
 
 if TYPE_CHECKING:
     from .hooks import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 EXTENSION_KEY = "userservice.queries"
-# Checked again where it enters the SQL text, whatever produced it: only these characters
-# can never close the comment, open a string or end the statement.
-REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 
 # One token at a time: quoted text and comments are skipped whole, so a colon inside them
 # is never taken for a parameter, and `::` casts are kept as they are.
@@ -40,7 +38,7 @@ class Cursor(Protocol):
 
     description: Any
 
-    def execute(self, command: str, params: Any = ...) -> Any: ...  # noqa: D102
+    def execute(self, command: str, params: Any = ..., **options: Any) -> Any: ...  # noqa: D102
     def fetchall(self) -> list[Any]: ...  # noqa: D102
     def close(self) -> Any: ...  # noqa: D102
 
@@ -127,7 +125,7 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     started = time.perf_counter()
     cursor = conn.cursor()
     try:
-        cursor.execute(query.sql + _request_comment(), values)
+        _execute(cursor, query.sql, values)
         columns = [column[0].lower() for column in cursor.description or ()]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
@@ -142,14 +140,39 @@ def affected(rows: list[dict[str, Any]]) -> int:
     return int(next(iter(rows[0].values()))) if rows else 0
 
 
-def _request_comment() -> str:
-    """Return a comment naming the request, or "" when there is no sane request ID."""
-    # In the statement's text it reaches QUERY_HISTORY with no extra round trip (ALTER SESSION
-    # would cost one); on a line of its own, so a `--` comment on the last line cannot hide it.
-    request_id = str(g.get("request_id", "")) if has_app_context() else ""
-    if not REQUEST_ID.fullmatch(request_id):
-        return ""
-    return f"\n/* request_id='{request_id}' */"
+def _execute(cursor: Cursor, sql: str, values: list[Any]) -> None:
+    """Run a statement whose QUERY_TAG names the request, when there is one.
+
+    The connector sets a parameter for one statement, with no extra round trip, only through
+    SnowflakeCursor.execute's `_statement_params` (private by its underscore; Snowpark tags
+    its statements through it). ALTER SESSION SET QUERY_TAG would cost a round trip per
+    request, and the tag set at connect cannot name a request. This is its one use.
+    """
+    tag = query_tag()
+    if tag is None:
+        cursor.execute(sql, values)
+    else:
+        cursor.execute(sql, values, _statement_params={"QUERY_TAG": tag})
+
+
+def query_tag() -> str | None:
+    """Return the request's QUERY_TAG (JSON), built once per request; None outside a request."""
+    if not has_request_context():
+        return None
+    tag: str | None = g.get("query_tag")
+    if tag is None:
+        settings = current_app.config["SETTINGS"]
+        rule = request.url_rule.rule if request.url_rule else "UNMATCHED"
+        fields = {
+            "service": "userservice",
+            "env": settings.environment,
+            "version": settings.service_version,
+            "request_id": g.get("request_id"),
+            "trace_id": g.get("trace_id"),
+            "route": f"{request.method} {rule}",
+        }
+        g.query_tag = tag = json.dumps(fields, separators=(",", ":"))
+    return tag
 
 
 def _leading_comments(text: str) -> list[str]:
