@@ -31,7 +31,8 @@ from servers import (
     workers,
 )
 
-from userservice import db, devauth
+from userservice import db
+from userservice.auth import devkey
 from userservice.idempotency import parse_key
 from userservice.settings import Settings
 
@@ -264,7 +265,7 @@ def test_the_keys_of_two_subjects_never_collide(make_app, settings):
     client = app.test_client()
     scopes = ["users:read", "users:write"]
     ada, eve = (
-        {"Authorization": f"Bearer {devauth.mint(app.config['SETTINGS'], scopes, 600, who)}"}
+        {"Authorization": f"Bearer {devkey.mint(app.config['SETTINGS'], scopes, 600, who)}"}
         for who in ("ada", "eve")
     )
 

@@ -12,7 +12,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import db, queries
+from . import db
+from .db import queries
 from .emails import email_key
 from .users import sql_time
 

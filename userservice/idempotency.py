@@ -20,9 +20,9 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 
-from . import db, queries
+from . import db
 from .auth import Caller
-from .connector import is_duplicate_key
+from .db import is_duplicate_key, queries
 from .errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
 from .settings import Settings
 from .users import sql_time
