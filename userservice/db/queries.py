@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from flask import current_app, g, has_app_context, has_request_context, request
 
+from . import spans
 from .figures import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -123,6 +124,14 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the statement `name` with bound parameters and return its rows as dicts."""
     query = get(name)
     values = query.bind(params)
+    if spans.recording():
+        with spans.statement(query.path.name) as span:
+            return _run(conn, query, values, span)
+    return _run(conn, query, values, None)
+
+
+def _run(conn: Connection, query: Query, values: list[Any], span: Any) -> list[dict[str, Any]]:
+    """Run a bound statement, count it in the request's figures, and add to its span."""
     figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     started = time.perf_counter()
     cursor = conn.cursor()
@@ -130,6 +139,8 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
         _execute(cursor, query.sql, values)
         columns = [column[0].lower() for column in cursor.description or ()]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        if span is not None:
+            spans.returned(span, cursor, len(rows))
     finally:
         cursor.close()
         if figures is not None:
@@ -170,7 +181,7 @@ def query_tag() -> str | None:
             "env": settings.environment,
             "version": settings.service_version,
             "request_id": g.get("request_id"),
-            "trace_id": g.get("trace_id"),
+            "trace_id": getattr(g.get("trace"), "trace_id", None),  # tracing.RequestTrace
             "route": f"{request.method} {rule}",
         }
         g.query_tag = tag = json.dumps(fields, separators=(",", ":"))
