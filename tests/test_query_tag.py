@@ -3,7 +3,7 @@
 A recording proxy on 127.0.0.1 sits between the connector and the emulator's server
 (`fakesnow -s`) and keeps the body of every query request: the statement's text and the
 parameters the connector sent with it. This is the test that fails if the connector's private
-`_statement_params` (userservice.db.queries._execute) ever stops reaching Snowflake.
+`_statement_params` (userservice.db.querytag.execute) ever stops reaching Snowflake.
 """
 
 from __future__ import annotations

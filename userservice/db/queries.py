@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -10,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context
 
-from . import spans
+from . import querytag, spans
 from .figures import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -136,7 +135,7 @@ def _run(conn: Connection, query: Query, values: list[Any], span: Any) -> list[d
     started = time.perf_counter()
     cursor = conn.cursor()
     try:
-        _execute(cursor, query.sql, values)
+        querytag.execute(cursor, query.sql, values)
         columns = [column[0].lower() for column in cursor.description or ()]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         if span is not None:
@@ -151,41 +150,6 @@ def _run(conn: Connection, query: Query, values: list[Any], span: Any) -> list[d
 def affected(rows: list[dict[str, Any]]) -> int:
     """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
     return int(next(iter(rows[0].values()))) if rows else 0
-
-
-def _execute(cursor: Cursor, sql: str, values: list[Any]) -> None:
-    """Run a statement whose QUERY_TAG names the request, when there is one.
-
-    The connector sets a parameter for one statement, with no extra round trip, only through
-    SnowflakeCursor.execute's `_statement_params` (private by its underscore; Snowpark tags
-    its statements through it). ALTER SESSION SET QUERY_TAG would cost a round trip per
-    request, and the tag set at connect cannot name a request. This is its one use.
-    """
-    tag = query_tag()
-    if tag is None:
-        cursor.execute(sql, values)
-    else:
-        cursor.execute(sql, values, _statement_params={"QUERY_TAG": tag})
-
-
-def query_tag() -> str | None:
-    """Return the request's QUERY_TAG (JSON), built once per request; None outside a request."""
-    if not has_request_context():
-        return None
-    tag: str | None = g.get("query_tag")
-    if tag is None:
-        settings = current_app.config["SETTINGS"]
-        rule = request.url_rule.rule if request.url_rule else "UNMATCHED"
-        fields = {
-            "service": "userservice",
-            "env": settings.environment,
-            "version": settings.service_version,
-            "request_id": g.get("request_id"),
-            "trace_id": getattr(g.get("trace"), "trace_id", None),  # tracing.RequestTrace
-            "route": f"{request.method} {rule}",
-        }
-        g.query_tag = tag = json.dumps(fields, separators=(",", ":"))
-    return tag
 
 
 def _leading_comments(text: str) -> list[str]:
