@@ -73,7 +73,7 @@ class Settings:
     snowflake_host: str = _setting("SNOWFLAKE_HOST", "")
     snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1)
     snowflake_protocol: str = _setting("SNOWFLAKE_PROTOCOL", "https")
-    # The time budget (README, "Time budget"): every request answered within 10 s.
+    # The time budget (docs/OPERATIONS.md, "Time budget"): every request answered within 10 s.
     snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 5.0, minimum=1)
     snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 1.0, minimum=1)
     snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 4.0, minimum=1)
