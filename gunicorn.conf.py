@@ -17,12 +17,17 @@ from gunicorn import util  # noqa: E402
 from gunicorn.workers.base_async import AsyncWorker  # noqa: E402
 from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
 
-from userservice import db, logs  # noqa: E402
+from userservice import db, emulator, logs  # noqa: E402
 from userservice.errors import PROBLEM_JSON, problem_body  # noqa: E402
 from userservice.hooks import new_request_id  # noqa: E402
-from userservice.settings import Settings  # noqa: E402
+from userservice.settings import Settings, StartupError  # noqa: E402
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+    if _settings.use_emulator:  # before binding: a second `make run` names the first
+        emulator.check_free(_settings.emulator_data_dir, _settings.snowflake_database)
+except StartupError as exc:
+    exc.exit()  # one line, not "Failed to read config file" over a traceback
 # gunicorn quotes a refused request line in its log line and error text; a query string there
 # may carry a credential (`?access_token=...`, which the service refuses), so none is quoted.
 _QUERY = re.compile(r"\?[^\s'\"]*")

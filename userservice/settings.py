@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
+import click
 from dotenv import dotenv_values
 
 ENVIRONMENTS = ("development", "staging", "production")
@@ -40,7 +42,21 @@ DEV_ISSUER = "dev"
 DEV_AUDIENCE = "userservice"
 
 
-class SettingsError(ValueError):
+class StartupError(click.ClickException):
+    """The service cannot start; the message says why and what to do.
+
+    A click exception, so the flask CLI prints it as one line ("Error: ...") and exits 1,
+    even when it is raised while flask builds the app; gunicorn.conf.py and wsgi.py print
+    it as one line too.
+    """
+
+    def exit(self, code: int = 1) -> NoReturn:
+        """Stop this process, saying why in one line on stderr (gunicorn's entry points)."""
+        print(f"userservice: cannot start: {self.message}", file=sys.stderr, flush=True)
+        raise SystemExit(code)
+
+
+class SettingsError(StartupError, ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
@@ -262,13 +278,14 @@ class Settings:
 
 
 def _convert(env: str, raw: str, kind: type) -> Any:
-    converters: dict[type, Callable[[str], Any]] = {
-        int: int,
-        float: float,
-        str: str,
-        bool: lambda value: BOOLEANS[value.lower()],
+    converters: dict[type, tuple[Callable[[str], Any], str]] = {
+        int: (int, "an integer"),
+        float: (float, "a number"),
+        str: (str, "text"),
+        bool: (lambda value: BOOLEANS[value.lower()], "true or false"),
     }
+    convert, kind_name = converters[kind]
     try:
-        return converters[kind](raw)
+        return convert(raw)
     except (ValueError, KeyError):
-        raise SettingsError(f"{env} must be a {kind.__name__}, got {raw!r}") from None
+        raise SettingsError(f"{env} must be {kind_name}, got {raw!r}") from None
