@@ -64,6 +64,11 @@ def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) ->
     if settings.environment != "development":
         raise click.ClickException("dev-token is for ENVIRONMENT=development only")
     granted = scopes or (settings.auth_read_scope, settings.auth_write_scope)
-    click.echo(devauth.mint(settings, granted, expires_in, subject))
+    key = devauth.key_path(settings)
+    made = [path for path in (key.parent, key) if not path.exists()]  # what minting creates
+    token = devauth.mint(settings, granted, expires_in, subject)
+    click.echo(token)
     if settings.auth_issuer != DEV_ISSUER:
         click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)
+    elif (warning := devauth.untrusted(settings, token, made)) is not None:
+        click.echo(warning, err=True)
