@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from userservice.errors import ServiceError
 from userservice.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,18 @@ def test_env_example_names_only_settings_that_exist():
 
     assert names, "no settings found in .env.example"
     assert set(names) - env_names() == set()
+
+
+def subclasses(cls: type) -> list[type]:
+    """Return every subclass of cls, at any depth."""
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *subclasses(direct))]
+
+
+def test_every_error_code_is_in_the_api_page_with_its_status():
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \| (\d{3}) \|", text(ROOT / "docs" / "API.md"), re.M))
+
+    for error in subclasses(ServiceError):
+        assert (error.code, str(error.status)) in rows, error.code
 
 
 def test_every_sql_file_is_in_the_snowflake_page():
