@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .settings import StartupError
+from ..settings import StartupError
 
 RESULTS_CACHE_SIZE = 64
 # fakesnow cannot run these Snowflake statements; they change nothing the emulator needs.
