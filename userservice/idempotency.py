@@ -24,17 +24,13 @@ from . import db
 from .auth import Caller
 from .db import is_duplicate_key, queries
 from .errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
+from .schemas import IDEMPOTENCY_KEY_PATTERN
 from .settings import Settings
 from .users import sql_time
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-MAX_KEY = 255
-# RFC 8941's sf-string, as the draft defines the header: quoted, `\"` and `\\` escaped. The
-# bare form most clients send (Stripe's) is accepted too: visible ASCII with no quote or
-# backslash, so that "abc" and abc are one key. Either way the key is visible ASCII only.
-QUOTED = re.compile(r'"((?:[!#-\[\]-~]|\\["\\])*)"')
-BARE = re.compile(r"[!#-\[\]-~]+")
+KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # A released claim (the create failed with a 5xx) is dated back to this, long past any lease.
 RELEASED_AT = "1970-01-01T00:00:00"
 log = logging.getLogger(__name__)
@@ -55,12 +51,11 @@ def parse_key(value: str | None) -> str | None:
     """Return the key a header value carries (None when absent), or raise a 400."""
     if value is None:
         return None
-    value = value.strip()
-    quoted = QUOTED.fullmatch(value)
-    key = re.sub(r"\\(.)", r"\1", quoted.group(1)) if quoted else value
-    if not (quoted or BARE.fullmatch(value)) or not 1 <= len(key) <= MAX_KEY:
+    match = KEY.fullmatch(value.strip())
+    if match is None:
         raise IdempotencyKeyMalformed()
-    return key
+    quoted, bare = match.groups()
+    return bare if quoted is None else re.sub(r"\\(.)", r"\1", quoted)
 
 
 def begin(payload: Mapping[str, Any]) -> Claim | Response | None:

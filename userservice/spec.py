@@ -14,7 +14,7 @@ from werkzeug.exceptions import default_exceptions
 from .db import REQUEST_ID
 from .errors import ServiceError
 from .problems import HTTP_CODES, PROBLEM_JSON, VALIDATION_DETAIL, problem_body
-from .schemas import ProblemSchema
+from .schemas import IDEMPOTENCY_KEY_PATTERN, ProblemSchema
 
 # The name flask-smorest gives the response every operation documents as `default`.
 DEFAULT_ERROR = "DEFAULT_ERROR"
@@ -79,7 +79,7 @@ PRECONDITION_PARAMETERS = {
             "unanswered, 409 IDEMPOTENCY_KEY_IN_FLIGHT. Optional."
         ),
         "example": '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
-        "schema": {"type": "string", "minLength": 1, "maxLength": 257},
+        "schema": {"type": "string", "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN})$"},
     },
     "IF_NONE_MATCH_WRITE": {
         "name": "If-None-Match",
