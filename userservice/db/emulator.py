@@ -44,11 +44,14 @@ class _SerialCursor:
         self._cursor = cursor
         self._lock = lock
 
-    def execute(self, command: str, params: Any = None) -> _SerialCursor:
-        """Run a statement under the emulator's lock, failing as Snowflake would."""
+    def execute(self, command: str, params: Any = None, **options: Any) -> _SerialCursor:
+        """Run a statement under the emulator's lock, failing as Snowflake would.
+
+        fakesnow takes the connector's options (a statement's QUERY_TAG) and ignores them.
+        """
         with self._lock:
             try:
-                self._cursor.execute(HYBRID_TABLE.sub("CREATE TABLE", command), params)
+                self._cursor.execute(HYBRID_TABLE.sub("CREATE TABLE", command), params, **options)
             except Exception as exc:
                 refused = _as_unique_violation(exc)
                 if refused is None:
