@@ -7,9 +7,11 @@ of it lives here.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ class _SerialCursor:
         """Run a statement under the emulator's lock, failing as Snowflake would."""
         with self._lock:
             try:
-                self._cursor.execute(HYBRID_TABLE.sub("CREATE TABLE", command), params)
+                off_hub(self._cursor.execute, HYBRID_TABLE.sub("CREATE TABLE", command), params)
             except Exception as exc:
                 refused = _as_unique_violation(exc)
                 if refused is None:
@@ -55,6 +57,22 @@ class _SerialCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+
+def off_hub(function: Callable[..., Any], *args: Any) -> Any:
+    """Call `function`, on a real thread of gevent's threadpool when gevent has patched threads.
+
+    DuckDB (and fakesnow's translation before it) never yields to gevent's hub, so one long
+    statement would stall every connection of the worker. The emulator's lock, a gevent lock
+    there, still lets one statement run at a time. Without gevent (tests, the flask CLI) the
+    call runs here.
+    """
+    monkey = sys.modules.get("gevent.monkey")  # imported only when gevent is in use
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return function(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args)
 
 
 def _as_unique_violation(exc: Exception) -> Exception | None:
@@ -103,10 +121,13 @@ class Emulator:
     def connect(self) -> _SerialConnection:
         """Open a connection whose statements run one at a time across the emulator."""
         with self._lock:
-            conn = self._instance.connect(
-                database=self._database, schema=self._schema, paramstyle="qmark"
-            )
+            conn = off_hub(self._connect)
         return _SerialConnection(conn, self._lock)
+
+    def _connect(self) -> Any:
+        return self._instance.connect(
+            database=self._database, schema=self._schema, paramstyle="qmark"
+        )
 
     def close(self) -> None:
         """Release the data files, so another instance may open them."""
