@@ -19,9 +19,8 @@ POOL = 8
 # The service's own gunicorn.conf.py (gevent worker, READ_TIMEOUT, the door's problem details);
 # only the app module differs between the service and its floor.
 SHIPPED = ["--config=gunicorn.conf.py"]
-# For reference only: the thread worker the service served with before. An empty config file,
-# so that gunicorn.conf.py (which patches the standard library for gevent) is not read.
-GTHREAD = ["--config=bench/gthread.conf.py", "--worker-class=gthread", "--threads=8"]
+# For reference only: the thread worker the service served with before, same settings.
+GTHREAD = ["--config=gunicorn.conf.py", "--worker-class=gthread", "--threads=8"]
 QUIET, LOGGED = {"LOG_LEVEL": "WARNING"}, {"LOG_LEVEL": "INFO"}
 
 

@@ -1,1 +1,0 @@
-"""No settings: the gthread reference run must not read gunicorn.conf.py (it patches for gevent)."""
