@@ -134,7 +134,7 @@ def latency_bound(log: Path) -> Section:
             "app",
             "request",
             "connections",
-            "requests/s",
+            "2xx/s",
             "bound",
             "of bound",
             "p50 ms",
