@@ -21,7 +21,7 @@ KEEP_MARKER = "<!-- Written by hand below this line; `make bench` keeps it. -->"
 def main() -> None:
     """Install what is needed, measure every figure, and write the report."""
     install()
-    from bench import emulator, pool_rate, report, stack, tail
+    from bench import emulator, emulator_stall, pool_rate, report, stack, tail
 
     began = time.monotonic()
     loads, calibrations = [machine.load_average()], [machine.calibration_ms()]
@@ -34,9 +34,13 @@ def main() -> None:
         memory, own = _stage(
             "d, e. the emulator (about 3.5 minutes)", lambda: emulator.measure(Path(tmp), log)
         )
+        stall = _stage(
+            "g. the emulator under gevent (about 1 minute)",
+            lambda: emulator_stall.measure(Path(tmp), log),
+        )
     loads.append(machine.load_average())
     calibrations.append(machine.calibration_ms())
-    sections = [cost, bound, tails, pool, memory, own]
+    sections = [cost, bound, tails, pool, memory, own, stall]
     minutes = (time.monotonic() - began) / 60
     report.write(REPORT, _head(loads, calibrations, minutes), sections, _kept())
     for section in sections:
