@@ -66,47 +66,83 @@ class Result:
 
 def run(url: str, *, rate: float, connections: int, seconds: float) -> Result:
     """Send GET `url` at `rate` per second over `connections` for `seconds`; time every answer."""
-    parts = urlsplit(url)
-    address = (parts.hostname or "127.0.0.1", parts.port or 80)
-    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {address[0]}\r\n\r\n".encode()
-    selector = selectors.DefaultSelector()
-    idle = deque(Conn(_connect(address)) for _ in range(connections))
-    backlog: deque[float] = deque()
-    latencies: list[float] = []
-    refused: list[float] = []
-    failures, late, sent, start = 0, 0.0, 0, time.perf_counter() + 0.05
-    total, give_up = int(rate * seconds), start + seconds + 30
-    while len(latencies) + len(refused) + failures < total and time.perf_counter() < give_up:
+    return _Generator(url, rate, connections).run(int(rate * seconds), seconds + 30)
+
+
+class _Generator:
+    """One thread and one epoll: due requests go out on idle connections, answers are timed."""
+
+    def __init__(self, url: str, rate: float, connections: int) -> None:
+        parts = urlsplit(url)
+        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {self.address[0]}\r\n\r\n"
+        self.rate, self.connections = rate, connections
+        self.selector = selectors.DefaultSelector()
+        self.idle = deque(Conn(_connect(self.address)) for _ in range(connections))
+        self.backlog: deque[float] = deque()
+        self.latencies: list[float] = []
+        self.refused: list[float] = []
+        self.failures, self.late, self.sent = 0, 0.0, 0
+        self.start = time.perf_counter() + 0.05
+
+    def due(self, n: int) -> float:
+        """Return when request n is due."""
+        return self.start + n / self.rate
+
+    def run(self, total: int, give_up_after: float) -> Result:
+        """Send `total` requests on schedule, read every answer, and return the figures."""
+        give_up = self.start + give_up_after
+        while self.answered < total and time.perf_counter() < give_up:
+            self._send_due(total)
+            wait = self.due(self.sent) - time.perf_counter() if self.sent < total else 1.0
+            for key, _ in self.selector.select(max(0.0, wait)):
+                self._receive(key.data)
+        for conn in [*self.idle, *(key.data for key in self.selector.get_map().values())]:
+            conn.sock.close()
+        elapsed = time.perf_counter() - self.start
+        return Result(
+            self.rate,
+            self.connections,
+            elapsed,
+            self.latencies,
+            self.refused,
+            self.failures,
+            self.late * 1000,
+        )
+
+    @property
+    def answered(self) -> int:
+        """Count the requests answered or failed so far."""
+        return len(self.latencies) + len(self.refused) + self.failures
+
+    def _send_due(self, total: int) -> None:
+        """Queue every request now due, and send queued ones on the idle connections."""
         now = time.perf_counter()
-        if idle and not backlog and sent < total and start + sent / rate <= now:
-            late = max(late, now - (start + sent / rate))  # the loop's own lag, not queueing
-        while sent < total and start + sent / rate <= now:
-            backlog.append(start + sent / rate)
-            sent += 1
-        while backlog and idle:
-            conn = idle.popleft()
-            conn.due = backlog.popleft()
-            conn.sock.sendall(request)
-            selector.register(conn.sock, selectors.EVENT_READ, conn)
-        wait = start + sent / rate - time.perf_counter() if sent < total else 1.0
-        for key, _ in selector.select(max(0.0, wait)):
-            conn = key.data
-            status = _read(conn)
-            if status is None:
-                continue
-            selector.unregister(conn.sock)
-            if status:
-                elapsed = (time.perf_counter() - conn.due) * 1000
-                (latencies if 200 <= status < 300 else refused).append(elapsed)
-            else:
-                failures += 1
-                conn.sock.close()
-                conn.sock, conn.buffer = _connect(address), b""
-            idle.append(conn)
-    for conn in [*idle, *(key.data for key in selector.get_map().values())]:
-        conn.sock.close()
-    elapsed = time.perf_counter() - start
-    return Result(rate, connections, elapsed, latencies, refused, failures, late * 1000)
+        if self.idle and not self.backlog and self.sent < total and self.due(self.sent) <= now:
+            self.late = max(self.late, now - self.due(self.sent))  # own lag, not queueing
+        while self.sent < total and self.due(self.sent) <= now:
+            self.backlog.append(self.due(self.sent))
+            self.sent += 1
+        while self.backlog and self.idle:
+            conn = self.idle.popleft()
+            conn.due = self.backlog.popleft()
+            conn.sock.sendall(self.request.encode())
+            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def _receive(self, conn: Conn) -> None:
+        """Read what arrived on `conn`; time a complete answer and make the connection idle."""
+        status = _read(conn)
+        if status is None:
+            return
+        self.selector.unregister(conn.sock)
+        if status:
+            elapsed = (time.perf_counter() - conn.due) * 1000
+            (self.latencies if 200 <= status < 300 else self.refused).append(elapsed)
+        else:  # closed: count it, and open a new connection in its place
+            self.failures += 1
+            conn.sock.close()
+            conn.sock, conn.buffer = _connect(self.address), b""
+        self.idle.append(conn)
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
