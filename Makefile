@@ -67,11 +67,12 @@ verify-snowflake: $(STAMP)  ## Prove the SQL and the write rules on the configur
 # AWS Lambda: python3.12 on arm64 (ARCH=x86_64 for the other; then change template.yaml's
 # Architectures too). LAMBDA_INTERPRETER names a Python 3.12 for the .pyc when none is on PATH.
 ARCH ?= arm64
-LAMBDA_PYTHON := 3.12
+LAMBDA_PYTHON ?= 3.12
 LAMBDA_INTERPRETER ?=
+LAMBDA_ZIP ?= build/lambda.zip
 lambda-zip: $(STAMP)  ## Build build/lambda.zip for AWS Lambda (see docs/DEPLOY.md)
 	$(BIN)/python scripts/build_lambda_zip.py --arch $(ARCH) --python $(LAMBDA_PYTHON) \
-		--out build/lambda.zip $(if $(LAMBDA_INTERPRETER),--interpreter $(LAMBDA_INTERPRETER))
+		--out $(LAMBDA_ZIP) $(if $(LAMBDA_INTERPRETER),--interpreter $(LAMBDA_INTERPRETER))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/lambda build/lambda.zip

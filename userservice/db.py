@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, g, has_app_context
 
 from . import emulator, queries
-from .connector import describe, is_busy, is_connection_error, snowflake_connector
+from .connector import close_connection, describe, is_busy, is_connection_error, snowflake_connector
 from .errors import DatabaseBusy, DatabaseUnavailable, ServiceError
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
 from .settings import Settings
@@ -70,6 +70,13 @@ class Database:
         if self._emulator is not None:
             self._emulator.close()
 
+    def restart_pool(self) -> None:
+        """Close this process's pool and its connections; the next use starts a fresh pool."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            pool.close()
+
     def _create_pool(self) -> ConnectionPool[Any]:
         s = self.settings
         connect = self._connect
@@ -92,6 +99,7 @@ class Database:
             # The connector's own flag: a connection closed under us is replaced unnoticed.
             is_closed=lambda conn: bool(conn.is_closed()),
             is_broken=is_connection_error,
+            close=close_connection,
             name="snowflake",
         )
 
