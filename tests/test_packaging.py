@@ -259,6 +259,13 @@ def test_sam_function_runs_lambda_handler_on_python312_arm64_from_the_zip():
     assert function["CodeUri"] == "build/lambda.zip"
 
 
+def test_sam_function_turns_snapstart_on_for_the_published_versions_the_api_invokes():
+    function = template()["Resources"]["Function"]["Properties"]
+
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert function["AutoPublishAlias"] == "live"
+
+
 def test_sam_function_sets_only_settings_the_service_reads():
     variables = template()["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
     known = {f.metadata["env"] for f in fields(Settings)}
