@@ -71,11 +71,12 @@ class Database:
             self._emulator.close()
 
     def restart_pool(self) -> None:
-        """Close this process's pool and its connections; the next use starts a fresh pool."""
+        """Close this process's pool and forget it: the next use starts a fresh pool."""
+        # Connections still lent out close as they come back; SnapStart's hooks call this.
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None and self._pid == os.getpid():
-            pool.close()
+            if self._pid == os.getpid():
+                self.close()
+            self._pool = self._emulator = None
 
     def _create_pool(self) -> ConnectionPool[Any]:
         s = self.settings
