@@ -32,6 +32,6 @@ def test_a_restart_closes_the_pool_and_the_next_use_gets_a_fresh_one(app):
     worker.join(10)
 
     assert (old.closed, fresh.closed, fresh is old) == (True, False, False)
-    assert rows and returned.is_set()
+    assert (rows, returned.is_set()) == ([{"ok": 1}], True)
     assert (old.get_stats()["open"], fresh.get_stats()["created"]) == (0, 1)
     assert conn is not held[0]
