@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token
+.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token image-base
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,18 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
+# The image test builds the Dockerfile with Debian's podman and buildah (no Docker engine or
+# registry needed) on a base made from Debian's packages with debootstrap; install them when
+# missing. The base is cached outside the repository (IMAGE_BASE_CACHE), keyed by its recipe.
+PODMAN := /usr/bin/podman
+IMAGE_BASE_CACHE ?= /var/cache/userservice-base
+$(PODMAN):
+	apt-get update -qq && apt-get install -y -qq podman buildah debootstrap
+
+image-base: $(PODMAN)  ## Make the local stand-in for the Dockerfile's FROM image (cached)
+	scripts/image_base.sh $(IMAGE_BASE_CACHE)
+
+test: $(STAMP) $(CHROMIUM) $(PODMAN)  ## Lint, type-check and run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -20,9 +20,13 @@ from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
 from userservice import db, logs  # noqa: E402
 from userservice.errors import PROBLEM_JSON, problem_body  # noqa: E402
 from userservice.hooks import new_request_id  # noqa: E402
-from userservice.settings import Settings  # noqa: E402
+from userservice.settings import Settings, SettingsError  # noqa: E402
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except SettingsError as exc:
+    # gunicorn would print "Failed to read config file" and a traceback: one line says it.
+    raise SystemExit(f"error: {exc}") from None
 # gunicorn quotes a refused request line in its log line and error text; a query string there
 # may carry a credential (`?access_token=...`, which the service refuses), so none is quoted.
 _QUERY = re.compile(r"\?[^\s'\"]*")

@@ -20,6 +20,7 @@ from typing import Any
 from bench.servers import black_hole as black_hole
 from bench.servers import free_port as free_port
 from bench.servers import server_settings as server_settings
+from userservice import create_app, db
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -158,6 +159,13 @@ class EmulatorServer:
             if self.log:
                 out.close()  # type: ignore[union-attr]
         wait_for_port(self.port, self.proc)
+
+    def create_schema(self) -> None:
+        """Create the users table and its sequence, as `flask init-db` does on an account."""
+        app = create_app(server_settings(self.port))
+        with app.app_context():
+            db.create_schema()
+        db.get_from(app).close()
 
     def logins(self) -> int:
         """Count the logins the server has answered, from its access lines (needs a log)."""

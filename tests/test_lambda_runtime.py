@@ -17,6 +17,7 @@ import re
 import subprocess
 import time
 import uuid
+import warnings
 from base64 import b64decode, b64encode
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -40,8 +41,6 @@ from runtime_api import (
 )
 from servers import EmulatorServer, free_port, server_settings
 
-from userservice import create_app, db
-
 pytestmark = pytest.mark.slow
 
 HANDLER = "probe_handler.handler"
@@ -60,7 +59,9 @@ class Runtime:
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     python, version = runtime_python()
     if version != "3.12":
-        print(f"NOTE: no Python 3.12 here: running the python{version} runtime with {python}")
+        warnings.warn(
+            f"no Python 3.12 here: the python{version} runtime, with {python}", stacklevel=1
+        )
     folder = tmp_path_factory.mktemp("lambda")
     archive = build_zip(folder / "build" / "lambda.zip", python, version)
     package = unpack(archive, folder / "task")
@@ -71,10 +72,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     server = EmulatorServer(free_port(), log=tmp_path_factory.mktemp("fakesnow") / "server.log")
     server.start()
-    app = create_app(server_settings(server.port))
-    with app.app_context():
-        db.create_schema()
-    db.get_from(app).close()
+    server.create_schema()
     yield server
     server.kill()
 
