@@ -9,7 +9,7 @@ import pytest
 from runtime_api import connections_to
 from servers import EmulatorServer, free_port, server_settings
 
-from userservice.connector import close_connection, snowflake_connector
+from userservice.db.connector import close_connection, snowflake_connector
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_close_connection_leaves_no_socket_to_the_database(server):
 
 def test_the_connectors_own_close_still_leaves_the_socket_open_when_logout_fails(server):
     # What close_connection works around: when this fails, the connector closes its HTTP
-    # sessions itself and the workaround in userservice/connector.py can go.
+    # sessions itself and the workaround in userservice/db/connector.py can go.
     conn = snowflake_connector(server_settings(server.port))()
     conn.cursor().execute("SELECT 1").fetchall()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from userservice import db, queries
+from userservice import db
+from userservice.db import queries
 
 
 def test_a_restart_closes_the_pool_and_the_next_use_gets_a_fresh_one(app):

@@ -9,7 +9,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from flask import Flask
 
-from . import errors, hooks
+from . import hooks, problems
+from .errors import DatabaseUnavailable
 from .lambda_adapter import handle
 
 # Left for handing the answer back to the runtime before Lambda stops the function.
@@ -53,7 +54,9 @@ def _too_late(app: Flask) -> Any:
     def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with app.request_context(environ):
             hooks.start_request()
-            response = errors.handle_service_error(errors.DatabaseUnavailable(TOO_LATE))
+            retry_after = app.config["SETTINGS"].db_retry_after
+            late = DatabaseUnavailable(TOO_LATE, retry_after=retry_after)
+            response = problems.handle_service_error(late)
             response = hooks.finish_request(response)
         return response(environ, start_response)
 

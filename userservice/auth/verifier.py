@@ -1,6 +1,6 @@
 """Verify bearer tokens: JWTs signed by the issuer's keys, for this audience, not expired.
 
-PyJWT checks each token against the key set (jwks.py): the algorithm from the allow-list only,
+PyJWT checks each token against the key set (auth/jwks.py): the algorithm from the allow-list only,
 `iss`, `aud` and `exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
 once is remembered (by its SHA-256) until it expires or its key changes: clients send the
 same token for its whole life, and checking a signature again proves nothing new.
@@ -19,11 +19,11 @@ from typing import Any
 
 import jwt
 
-from . import devauth
-from .auth import Caller
-from .errors import AuthUnavailable, InvalidToken
+from ..errors import AuthUnavailable, InvalidToken
+from ..settings import DEV_ISSUER, Settings
+from . import devkey
+from .caller import Caller
 from .jwks import HttpLoader, KeySet, KeysUnavailable, UnknownKey
-from .settings import DEV_ISSUER, Settings
 
 # Far above any issuer's real tokens, far below what would cost to parse.
 MAX_TOKEN_LENGTH = 8192
@@ -111,7 +111,7 @@ class Verifier:
         except UnknownKey as exc:
             raise InvalidToken(str(exc)) from None
         except KeysUnavailable as exc:
-            raise AuthUnavailable(str(exc), exc.retry_after) from None
+            raise AuthUnavailable(str(exc), retry_after=exc.retry_after) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None
         caller = Caller(_text(claims.get("sub")), _client(claims), _scopes(claims))
@@ -161,7 +161,7 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
 def build(settings: Settings) -> Verifier:
     """Return the verifier for the settings' issuer: its key set over HTTP, or the dev key."""
     if settings.auth_issuer == DEV_ISSUER:
-        load = devauth.key_set_loader(settings)
+        load = devkey.key_set_loader(settings)
     else:
         load = HttpLoader(settings.auth_jwks_url, settings.auth_issuer, settings.auth_jwks_timeout)
     keys = KeySet(
