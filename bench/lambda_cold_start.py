@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from bench.lambda_runtime import (
-    RuntimeApi,
     build_zip,
     runtime_folder,
     runtime_python,
@@ -41,6 +40,7 @@ from bench.lambda_runtime import (
     stop_client,
     unpack,
 )
+from bench.runtime_api import RuntimeApi
 from bench.servers import EmulatorServer, json_document, server_settings
 from userservice import create_app, db
 

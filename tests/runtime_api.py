@@ -1,21 +1,22 @@
 """Lambda's Runtime API on 127.0.0.1 and the built zip under awslambdaric, for tests.
 
-The server and the build live in bench/lambda_runtime.py (the cold-start benchmark runs the
-same way; bench imports nothing from tests/); this adds what only the tests need.
+The server is bench/runtime_api.py's and the build bench/lambda_runtime.py's (the cold-start
+benchmark runs the same way; bench imports nothing from tests/); this adds what only the tests
+need.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.lambda_runtime import Invocation as Invocation
-from bench.lambda_runtime import RuntimeApi as RuntimeApi
 from bench.lambda_runtime import build_zip as build_zip
 from bench.lambda_runtime import runtime_folder as runtime_folder
 from bench.lambda_runtime import runtime_python as runtime_python
 from bench.lambda_runtime import start_client as start_client
 from bench.lambda_runtime import stop_client as stop_client
 from bench.lambda_runtime import unpack as unpack
+from bench.runtime_api import Invocation as Invocation
+from bench.runtime_api import RuntimeApi as RuntimeApi
 
 PROBE = Path(__file__).resolve().parent / "lambda_probe"
 # /proc/net/tcp's states that still hold a connection (all but LISTEN and TIME_WAIT).
