@@ -164,6 +164,7 @@ def test_production_without_snowflake_settings_refuses_in_one_line(image, tmp_pa
     lines = [line for line in lines if not BUILDAH_SAYS.fullmatch(line)]
     assert code != 0
     assert lines == [
-        "error: ENVIRONMENT=production needs a Snowflake account; missing: SNOWFLAKE_ACCOUNT, "
+        "userservice: cannot start: ENVIRONMENT=production needs a Snowflake account; "
+        "missing: SNOWFLAKE_ACCOUNT, "
         "SNOWFLAKE_USER, SNOWFLAKE_WAREHOUSE"
     ]
