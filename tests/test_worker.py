@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import gevent
 import gunicorn
 from gunicorn import util
 from gunicorn.http.wsgi import Response
@@ -80,3 +81,15 @@ def test_asyncworkers_keep_alive_loop_calls_handle_request_once_per_request():
         "addr",
     ]
     assert worker.ReadTimeoutWorker.handle_request is not GeventWorker.handle_request
+
+
+def test_take_turns_lets_every_ready_greenlet_run_before_it_returns():
+    # Without the yield the serving greenlet would go on first; gevent's hub runs the others.
+    order: list[str] = []
+    waiting = [gevent.spawn(order.append, f"other-{n}") for n in range(3)]
+    order.append("before")
+    worker.take_turns()
+    order.append("after")
+    gevent.joinall(waiting)
+
+    assert order == ["before", "other-0", "other-1", "other-2", "after"]
