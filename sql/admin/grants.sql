@@ -1,6 +1,7 @@
 -- Least privilege for userservice: a role of its own with USAGE on its warehouse, database
 -- and schema, SELECT, INSERT, UPDATE and DELETE on the users table, SELECT, INSERT and UPDATE
--- on the idempotency_keys table, USAGE on the id sequence, and nothing else (no OWNERSHIP, no CREATE, no future grants, never ACCOUNTADMIN).
+-- on the idempotency_keys table, USAGE on the id sequence, and nothing else (no OWNERSHIP,
+-- no CREATE, no future grants, never ACCOUNTADMIN).
 --
 -- An administrator runs this once, by hand, AFTER the table and sequence exist:
 --     1. create them with an owner role, never the service's:
