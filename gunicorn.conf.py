@@ -17,7 +17,7 @@ from gunicorn import util  # noqa: E402
 from gunicorn.workers.base_async import AsyncWorker  # noqa: E402
 from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
 
-from userservice import db, logs  # noqa: E402
+from userservice import db, framing, logs  # noqa: E402
 from userservice.errors import PROBLEM_JSON, problem_body  # noqa: E402
 from userservice.hooks import new_request_id  # noqa: E402
 from userservice.settings import Settings  # noqa: E402
@@ -115,7 +115,7 @@ def _closing(app: Any) -> Any:
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
         def start(status: str, headers: Any, exc_info: Any = None) -> Any:
             failed = getattr(environ["wsgi.input"], "failed", False)
-            if failed or status[:3] in UNREAD_BODY_STATUSES:
+            if failed or environ.get(framing.CLOSE_AFTER) or status[:3] in UNREAD_BODY_STATUSES:
                 start_response.__self__.force_close()
             return start_response(status, headers, exc_info)
 

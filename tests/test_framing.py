@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from http import HTTPStatus
+from typing import Any
 
 import pytest
 from conftest import PROBLEM_KEYS
-from servers import call, emulator_env, free_port, gunicorn
+from servers import call, emulator_env, free_port, gunicorn, read_until_closed
 
 pytestmark = pytest.mark.slow
 
@@ -330,4 +332,86 @@ def test_a_coded_body_is_refused_once_and_creates_nothing(server, shape):
     assert [r["status"] for r in responses] == statuses
     assert_problem(responses[0], statuses[0], code)
     assert closed == (len(statuses) == 1)
+    unchanged(port, user)
+
+
+# A body that ends before its Content-Length: the peer half-closed, closed, or went quiet.
+SHORT_BODIES = {
+    "valid JSON, 1,000 bytes short": (BODY, len(BODY) + 1000),
+    "valid JSON, one byte short": (BODY, len(BODY) + 1),
+    "half a document": (BODY[:20], len(BODY)),
+    "nothing": (b"", len(BODY)),
+}
+BODY_ROUTES = [
+    (b"POST", b"/api/v1/users"),
+    (b"PUT", b"/api/v1/users/1"),
+    (b"PATCH", b"/api/v1/users/1"),
+    (b"DELETE", b"/api/v1/users/1"),
+    (b"GET", b"/api/v1/users/1"),
+]
+
+
+def short_request(method: bytes, path: bytes, body: bytes, declared: int) -> bytes:
+    head = method + b" " + path + b" HTTP/1.1\r\nHost: t\r\n" + JSON
+    return head + b"Content-Length: %d\r\n\r\n" % declared + body
+
+
+def state(port: int) -> tuple[Any, str]:
+    """The users and user 1's ETag, as the API shows them."""
+    status, _, page = call(port, "GET", "/api/v1/users")
+    etag = call_headers(port, "/api/v1/users/1").get("ETag", "")
+    assert status == 200
+    return page, etag
+
+
+def call_headers(port: int, path: str) -> dict[str, str]:
+    return call(port, "GET", path)[1]
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda r: b" ".join(r).decode())
+@pytest.mark.parametrize("shape", SHORT_BODIES, ids=str)
+def test_a_body_cut_short_by_a_half_close_is_one_400_and_writes_nothing(server, route, shape):
+    port, user = server
+    before = state(port)
+    body, declared = SHORT_BODIES[shape]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(short_request(*route, body, declared))
+        sock.shutdown(socket.SHUT_WR)
+        received, _ = read_until_closed(sock, time.monotonic(), 10)
+
+    (response,) = parse(received)
+    assert_problem(response, 400, "INCOMPLETE_BODY")
+    assert response["headers"]["Connection"] == "close"
+    assert state(port) == before
+    unchanged(port, user)
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES[:3], ids=lambda r: b" ".join(r).decode())
+def test_a_body_cut_short_by_a_close_writes_nothing(server, route):
+    port, user = server
+    before = state(port)
+    for body, declared in SHORT_BODIES.values():
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(short_request(*route, body, declared))
+    # The server answers each on its own time; /health on a new connection comes after them.
+    assert call(port, "GET", "/health")[0] == 200
+    time.sleep(0.5)
+    assert state(port) == before
+    unchanged(port, user)
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES[:3], ids=lambda r: b" ".join(r).decode())
+def test_a_body_cut_short_by_silence_is_408_after_the_read_timeout_and_writes_nothing(
+    server, route
+):
+    port, user = server
+    before = state(port)
+    body, declared = SHORT_BODIES["valid JSON, one byte short"]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(short_request(*route, body, declared))
+        received, _ = read_until_closed(sock, time.monotonic(), 20)
+
+    (response,) = parse(received)
+    assert_problem(response, 408, "REQUEST_TIMEOUT")
+    assert state(port) == before
     unchanged(port, user)

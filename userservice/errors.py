@@ -121,6 +121,13 @@ class MalformedBody(ServiceError):
     public_detail = "The request body's chunked framing is malformed."
 
 
+class IncompleteBody(ServiceError):
+    """The body ended before its Content-Length: the client closed or half-closed mid-body."""
+
+    status, code = 400, "INCOMPLETE_BODY"
+    public_detail = "The request body ended before its Content-Length."
+
+
 class BodyTimeout(ServiceError):
     """The client stopped sending its body for longer than READ_TIMEOUT."""
 

@@ -11,7 +11,11 @@ from werkzeug.exceptions import (
 )
 from werkzeug.exceptions import NotImplemented as NotImplementedCoding
 
-from .errors import BodyTimeout, MalformedBody, MissingHost, UnsupportedMediaType
+from .errors import BodyTimeout, IncompleteBody, MalformedBody, MissingHost, UnsupportedMediaType
+
+# Set in the WSGI environ when the connection must close after the answer: the server reads
+# it (gunicorn.conf.py), since an app may not send hop-by-hop headers itself.
+CLOSE_AFTER = "userservice.close_after"
 
 
 def check_request_line() -> None:
@@ -46,8 +50,23 @@ def read_body() -> None:
         # Whatever else the server's body reader raises (gunicorn's InvalidChunkSize,
         # ChunkMissingTerminator, InvalidHeader for a trailer) means the framing is broken.
         raise MalformedBody() from None
+    _refuse_incomplete(len(data))
     _refuse_oversized_stream(len(data))
     _refuse_codings()
+
+
+def _refuse_incomplete(size: int) -> None:
+    """Refuse a body shorter than its Content-Length (RFC 9112, section 8): never process it.
+
+    gunicorn's body reader returns what it has when the peer closes or half-closes the
+    connection before the declared length (its LengthReader stops at end of file without
+    complaint), so a short body would otherwise be parsed and, if it happens to be valid JSON,
+    written.
+    """
+    declared = request.content_length
+    if declared is not None and size < declared:
+        request.environ[CLOSE_AFTER] = True
+        raise IncompleteBody()
 
 
 def _refuse_oversized_stream(size: int) -> None:
