@@ -342,13 +342,8 @@ SHORT_BODIES = {
     "half a document": (BODY[:20], len(BODY)),
     "nothing": (b"", len(BODY)),
 }
-BODY_ROUTES = [
-    (b"POST", b"/api/v1/users"),
-    (b"PUT", b"/api/v1/users/1"),
-    (b"PATCH", b"/api/v1/users/1"),
-    (b"DELETE", b"/api/v1/users/1"),
-    (b"GET", b"/api/v1/users/1"),
-]
+# Every method with a route that reads a body (the framing reads every body).
+BODY_ROUTES = ROUTES[:5]
 
 
 def short_request(method: bytes, path: bytes, body: bytes, declared: int) -> bytes:
