@@ -26,8 +26,9 @@ from werkzeug.test import EnvironBuilder
 
 from bench import nulldb, servers
 from bench.null_wsgi import settings
-from userservice import auth, create_app, db, verifier
-from userservice.jwks import HttpLoader, KeySet
+from userservice import auth, create_app, db
+from userservice.auth import verifier
+from userservice.auth.jwks import HttpLoader, KeySet
 from userservice.settings import Settings
 
 ROUNDS = 9

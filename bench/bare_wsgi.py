@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from flask import Flask, request
 
 from bench import nulldb
-from userservice import queries
-from userservice.pool import ConnectionPool
+from userservice.db import queries
+from userservice.db.pool import ConnectionPool
 
 CATALOGUE = queries.load()
 latency = float(os.environ.get("BENCH_LATENCY_MS", "0")) / 1000

@@ -1,7 +1,7 @@
 """Statements per endpoint, on every path, measured on the emulator: `python -m bench.capacity`.
 
 Each view calls exactly one function of userservice.users, so each call here runs in its own
-app context with a fresh `hooks.RequestFigures` on `g.figures`, as a request gets one, and
+app context with a fresh `db.RequestFigures` on `g.figures`, as a request gets one, and
 reads its `statements`: the counter behind the access line's `db_statements`. The SQL is the
 real SQL, on the embedded emulator, on a standard and on a hybrid users table.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from userservice import create_app, db, hooks, users
+from userservice import create_app, db, users
 from userservice.errors import ServiceError
 from userservice.settings import Settings
 
@@ -61,7 +61,7 @@ def measure(app: Flask) -> list[tuple[str, str, int]]:
     rows = []
     for label, call in calls(user_id, other_id):
         with app.app_context():
-            g.figures = hooks.RequestFigures()
+            g.figures = db.RequestFigures()
             try:
                 call()
                 outcome = "success"

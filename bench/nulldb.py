@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from userservice import queries
+from userservice.db import queries
 
 USERS_IN_TABLE = 1000
 CREATED = datetime(2025, 1, 1, 12, 0, 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import nulldb
 from bench.report import Goal, Section
-from userservice.pool import ConnectionPool
+from userservice.db.pool import ConnectionPool
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 8
@@ -23,7 +23,7 @@ ROUNDS = 3
 
 
 def ours() -> Callable[[], None]:
-    """Return one checkout-and-return on userservice.pool.ConnectionPool."""
+    """Return one checkout-and-return on userservice.db.pool.ConnectionPool."""
     pool = ConnectionPool(nulldb.connect(), min_size=1, max_size=POOL_SIZE)
 
     def cycle() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from verify_sql import SAMPLE, Row, Verdict, execute, failure, run
 
-from userservice.connector import is_duplicate_key
+from userservice.db.connector import is_duplicate_key
+from userservice.db.queries import Query, affected
 from userservice.emails import email_key
-from userservice.queries import Query, affected
 
 # Session A holds its transaction this long before committing: B must still be waiting by then.
 HOLD_SECONDS = 3.0

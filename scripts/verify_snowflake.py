@@ -25,8 +25,9 @@ import verify_sql
 from verify_service import RACERS, race, write_paths
 from verify_sql import Row, Verdict, execute, failure
 
-from userservice import create_app, db, queries
-from userservice.connector import snowflake_connector
+from userservice import create_app, db
+from userservice.db import queries
+from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings, SettingsError
 
 EMULATOR_ACCOUNT = "fakesnow"

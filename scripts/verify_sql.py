@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from userservice import queries
-from userservice.connector import describe
+from userservice.db import queries
+from userservice.db.connector import describe
+from userservice.db.queries import Query
 from userservice.emails import email_key
-from userservice.queries import Query
 
 HYBRID = re.compile(r"\bCREATE\s+(OR\s+REPLACE\s+)?HYBRID\s+TABLE\b", re.IGNORECASE)
 # Values that suit every statement's named parameters; a new parameter name must be added

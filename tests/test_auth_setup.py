@@ -82,7 +82,7 @@ def test_development_without_an_issuer_serves_open_and_says_so_first(tmp_path, m
     app = make_app(Settings(emulator_data_dir=str(tmp_path), log_level="INFO"))
 
     first = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert (first["level"], first["logger"]) == ("WARNING", "userservice.auth")
+    assert (first["level"], first["logger"]) == ("WARNING", "userservice.auth.setup")
     assert first["message"].startswith("authentication is off: AUTH_ISSUER is empty")
     assert app.test_client().get("/api/v1/users").status_code == 200
     assert "securitySchemes" not in app.test_client().get("/openapi.json").get_json()["components"]
@@ -146,10 +146,10 @@ def test_make_token_works_while_the_service_holds_the_emulator(tmp_path, make_ap
 
 
 def test_the_dev_issuer_trusts_exactly_its_own_key(tmp_path, make_app):
-    from userservice import devauth
+    from userservice.auth import devkey
 
     elsewhere = Settings(emulator_data_dir=str(tmp_path / "elsewhere"), auth_issuer="dev")
-    stranger = devauth.mint(elsewhere, ["users:read"], 60)
+    stranger = devkey.mint(elsewhere, ["users:read"], 60)
     app = make_app(Settings(emulator_data_dir=str(tmp_path / "here"), auth_issuer="dev"))
 
     response = app.test_client().get("/api/v1/users", headers=bearer(stranger))

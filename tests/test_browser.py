@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from servers import emulator_env, free_port, gunicorn
 
-from userservice import devauth
+from userservice.auth import devkey
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_swagger_ui_renders_every_operation_offline_and_try_it_out_works(tmp_pat
     port = free_port()
     env = emulator_env(tmp_path, AUTH_ISSUER="dev")
     settings = Settings.from_env(env, env_file=None)
-    token = devauth.mint(settings, [settings.auth_read_scope], 600)
+    token = devkey.mint(settings, [settings.auth_read_scope], 600)
     outside: list[str] = []
     with gunicorn(port, env), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

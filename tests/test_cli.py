@@ -6,7 +6,8 @@ import pytest
 from conftest import use_hybrid_table
 from snowflake.connector.errors import IntegrityError
 
-from userservice import connector, db, users
+from userservice import db, users
+from userservice.db import connector
 
 USERS = "/api/v1/users"
 # The users table as the service created it before email_key existed.

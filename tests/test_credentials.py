@@ -16,8 +16,9 @@ from servers import EmulatorServer, free_port
 from snowflake.connector.auth import AuthByKeyPair
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
 
-from userservice import create_app, credentials
-from userservice.connector import snowflake_connector
+from userservice import create_app
+from userservice.db import credentials
+from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings, SettingsError
 
 PASSPHRASE = "correct horse battery staple"
@@ -331,7 +332,7 @@ def test_a_password_in_production_warns_at_start_without_the_password(tmp_path, 
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warnings = [line for line in lines if line["level"] == "WARNING"]
-    assert [w["logger"] for w in warnings] == ["userservice.credentials"]
+    assert [w["logger"] for w in warnings] == ["userservice.db.credentials"]
     assert "SNOWFLAKE_PASSWORD" in warnings[0]["message"]
     assert "hunter2-secret" not in json.dumps(lines)
 
@@ -342,7 +343,7 @@ def test_a_password_in_development_does_not_warn(tmp_path, make_app, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # The one warning is that tokens are off (no AUTH_ISSUER), not about the password.
     assert [(line["level"], line["logger"]) for line in lines if line["level"] != "INFO"] == [
-        ("WARNING", "userservice.auth")
+        ("WARNING", "userservice.auth.setup")
     ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from userservice import db, emulator
+from userservice import db
+from userservice.db import emulator
 
 
 def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app, make_user):

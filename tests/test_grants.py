@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from userservice import queries
-from userservice.queries import SQL_DIR
+from userservice.db import queries
+from userservice.db.queries import SQL_DIR
 
 GRANTS = SQL_DIR / "admin" / "grants.sql"
 # Run by an owner role (init-db, migrate), never by the service's.

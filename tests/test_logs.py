@@ -34,7 +34,7 @@ def test_every_line_logged_in_a_request_carries_its_request_id(make_app, setting
     assert response.status_code == 500
     lines = lines_of(capsys)
     error = next(line for line in lines if line["level"] == "ERROR")
-    assert (error["logger"], error["request_id"]) == ("userservice.errors", "req-77")
+    assert (error["logger"], error["request_id"]) == ("userservice.problems", "req-77")
     assert error["message"].startswith("unhandled ")
     assert "Traceback" in error["exception"]
     assert all(line["request_id"] == "req-77" for line in lines)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from userservice.pool import ConnectionPool, PoolClosed, PoolTimeout
+from userservice.db.pool import ConnectionPool, PoolClosed, PoolTimeout
 
 
 class ConnectionLost(Exception):
@@ -244,7 +244,7 @@ def test_the_filler_retries_failed_connects_and_logs_only_the_error_type(
 ) -> None:
     server = FakeServer(fail_first=2)
     pool = make_pool(server.connect, min_size=1, name="test")
-    with caplog.at_level(logging.WARNING, logger="userservice.pool"):
+    with caplog.at_level(logging.WARNING, logger="userservice.db.pool"):
         pool.wait(timeout=5)
     assert [record.getMessage() for record in caplog.records] == [
         "test: could not open a connection (ConnectionRefusedError)",

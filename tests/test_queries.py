@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from userservice import db, queries
-from userservice.queries import SQL_DIR, QueryError
+from userservice import db
+from userservice.db import queries
+from userservice.db.queries import SQL_DIR, QueryError
 
 
 def write(directory: Path, name: str, text: str) -> Path:

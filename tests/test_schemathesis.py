@@ -17,7 +17,7 @@ import pytest
 from issuer import READ, WRITE
 from servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 
-from userservice import devauth
+from userservice.auth import devkey
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -143,7 +143,7 @@ def summarize(report: dict, output: str, statuses: set[tuple[str, str, int]]) ->
 def test_the_running_service_honours_its_openapi_contract(tmp_path):
     REPORTS.mkdir(parents=True, exist_ok=True)
     env = emulator_env(tmp_path / "emulator", AUTH_ISSUER="dev")
-    token = devauth.mint(Settings.from_env(env, env_file=None), [READ, WRITE], 3600)
+    token = devkey.mint(Settings.from_env(env, env_file=None), [READ, WRITE], 3600)
     port = free_port()
     with gunicorn(port, env):
         run = schemathesis(port, tmp_path, token)

@@ -24,11 +24,12 @@ from keys import new_key, pem
 from moto import mock_aws
 from snowflake.connector.errors import DatabaseError
 
-from userservice import db, emulator, queries
-from userservice.connector import snowflake_connector
-from userservice.credentials import Credentials
+from userservice import db
+from userservice.db import emulator, queries
+from userservice.db.connector import snowflake_connector
+from userservice.db.credentials import Credentials
+from userservice.db.secrets_manager import SecretError, fetch_secret
 from userservice.logs import JsonFormatter
-from userservice.secrets_manager import SecretError, fetch_secret
 from userservice.settings import Settings
 
 # Secrets Manager (moto) and real logins to the emulator server: seconds per test.

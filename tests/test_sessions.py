@@ -19,8 +19,9 @@ import pytest
 from flask import Flask, g
 from snowflake.connector.errors import OperationalError, ProgrammingError
 
-from userservice import db, emulator, queries
-from userservice.connector import is_busy, is_connection_error, session_options
+from userservice import db
+from userservice.db import emulator, queries
+from userservice.db.connector import is_busy, is_connection_error, session_options
 from userservice.settings import Settings
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

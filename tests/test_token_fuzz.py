@@ -25,8 +25,8 @@ from jwt.algorithms import RSAAlgorithm
 from lambda_events import CONTEXT, rest_event
 from servers import emulator_env, free_port, gunicorn
 
+from userservice.auth.tokenparts import LATEST, MAX_DEPTH
 from userservice.lambda_adapter import handle
-from userservice.tokenparts import LATEST, MAX_DEPTH
 
 MALFORMED = "The token is malformed."
 # Enough examples to find the shapes that used to be 500s in well under a minute.

@@ -20,7 +20,7 @@ from snowflake.connector.errors import ProgrammingError
 from verify_sessions import Outcome, judge
 from verify_sql import Row, Verdict
 
-from userservice.connector import snowflake_connector
+from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -10,17 +10,15 @@ from flask import Flask
 from . import (
     api,
     auth,
-    authspec,
     cli,
     cors,
     db,
-    errors,
     framing,
     health,
     hooks,
     logs,
     paths,
-    queries,
+    problems,
     views,
 )
 from .settings import Settings
@@ -40,17 +38,16 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     auth.init_app(app)
-    queries.init_app(app)
     db.init_app(app, connect)
     cli.init_app(app)
-    smorest = api.configure(app, plugins=authspec.plugins(settings))
+    smorest = api.configure(app, plugins=auth.plugins(settings))
     paths.init_app(app, smorest)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)
     hooks.init_app(app)
     framing.init_app(app)
     cors.init_app(app)
-    errors.init_app(app)
+    problems.init_app(app)
     if settings.use_emulator:
         with app.app_context():
             db.create_schema()

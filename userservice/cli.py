@@ -11,7 +11,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import db, queries
+from . import db
+from .db import queries
 from .emails import email_key
 
 # Rows read and keyed per statement pair: large enough that a million users take a few

@@ -14,8 +14,13 @@ from werkzeug.exceptions import NotImplemented as NotImplementedCoding
 from .errors import BodyTimeout, IncompleteBody, MalformedBody, MissingHost, UnsupportedMediaType
 
 # Set in the WSGI environ when the connection must close after the answer: the server reads
-# it (gunicorn.conf.py), since an app may not send hop-by-hop headers itself.
+# it (worker.py, through must_close), since an app may not send hop-by-hop headers itself.
 CLOSE_AFTER = "userservice.close_after"
+
+
+def must_close(environ: dict[str, object]) -> bool:
+    """Tell the server whether to close the connection after this request's answer."""
+    return bool(environ.get(CLOSE_AFTER))
 
 
 def check_request_line() -> None:

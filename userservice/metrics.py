@@ -13,6 +13,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from flask import current_app
+
+from . import db
+
 NAMESPACE = "userservice"
 # Metric name -> CloudWatch unit. Counts are per request, so CloudWatch's Sum is the total.
 METRICS = {
@@ -80,3 +84,34 @@ def emit(entry: Mapping[str, Any], stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     out.write(json.dumps(entry, separators=(",", ":")) + "\n")
     out.flush()
+
+
+def emit_request(
+    route: str,
+    status: int,
+    figures: Mapping[str, Any],
+    pool_timeouts: int,
+    cold_start: bool,
+    caller: Mapping[str, str],
+) -> None:
+    """Emit the EMF record of the current request from its access-line figures and the pool's."""
+    pool = db.get().stats() or {}
+    values = {
+        "Latency": figures["duration_ms"],
+        "DatabaseTime": figures["db_ms"],
+        "DatabaseStatements": figures["db_statements"],
+        "PoolWait": figures["pool_wait_ms"],
+        "PoolTimeouts": pool_timeouts,
+        "ColdStart": int(cold_start),
+        **({"PoolInUse": pool["in_use"], "PoolWaiting": pool["waiting"]} if pool else {}),
+    }
+    settings = current_app.config["SETTINGS"]
+    emit(
+        record(
+            environment=settings.environment,
+            route=route,
+            status=status,
+            values=values,
+            properties=caller,
+        )
+    )

@@ -35,7 +35,7 @@ TOKEN_ALGORITHMS = (
     *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
     *("ES256", "ES384", "ES512", "EdDSA"),
 )
-# AUTH_ISSUER=dev trusts the development key under EMULATOR_DATA_DIR (see userservice/devauth.py).
+# AUTH_ISSUER=dev trusts the development key under EMULATOR_DATA_DIR (userservice/auth/devkey.py).
 DEV_ISSUER = "dev"
 DEV_AUDIENCE = "userservice"
 

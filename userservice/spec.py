@@ -11,7 +11,9 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest.pagination import PaginationMetadataSchema
 from werkzeug.exceptions import default_exceptions
 
-from .errors import HTTP_CODES, PROBLEM_JSON, VALIDATION_DETAIL, ServiceError
+from .db import REQUEST_ID
+from .errors import ServiceError
+from .problems import HTTP_CODES, PROBLEM_JSON, VALIDATION_DETAIL, problem_body
 from .schemas import ProblemSchema
 
 # The name flask-smorest gives the response every operation documents as `default`.
@@ -23,7 +25,7 @@ def _header(description: str, **schema: Any) -> dict[str, Any]:
     return {"description": description, "required": True, "schema": schema}
 
 
-# The headers hooks.py adds to every response, success or problem.
+# The headers userservice/hooks.py adds to every response, success or problem.
 EVERY_RESPONSE_HEADERS = {
     "X-Request-ID": "X_REQUEST_ID",
     "X-Process-Time": "X_PROCESS_TIME",
@@ -33,7 +35,7 @@ HEADERS = {
     "X_REQUEST_ID": _header(
         "The caller's X-Request-ID when it is 1-128 letters, digits and `-._:`, else a new UUID4.",
         type="string",
-        pattern=r"^[A-Za-z0-9\-._:]{1,128}$",
+        pattern=f"^{REQUEST_ID.pattern}$",
     ),
     "X_PROCESS_TIME": _header(
         "Seconds the service spent on the request.", type="number", minimum=0
@@ -120,15 +122,7 @@ def examples(status: HTTPStatus) -> dict[str, dict[str, Any]]:
         details[HTTP_CODES.get(status, status.name)] = _http_detail(status)
     bodies = {}
     for code, detail in details.items():
-        body = {
-            "type": "about:blank",
-            "title": status.phrase,
-            "status": int(status),
-            "detail": detail,
-            "instance": "/api/v1/users/7",
-            "code": code,
-            "request_id": EXAMPLE_REQUEST_ID,
-        }
+        body = problem_body(int(status), code, detail, "/api/v1/users/7", EXAMPLE_REQUEST_ID)
         if status == HTTPStatus.UNPROCESSABLE_ENTITY:
             body["errors"] = EXAMPLE_ERRORS
         bodies[code] = {"summary": code, "value": body}
@@ -136,7 +130,7 @@ def examples(status: HTTPStatus) -> dict[str, dict[str, Any]]:
 
 
 def _http_detail(status: HTTPStatus) -> str:
-    """Return the detail errors.py shows for werkzeug's or smorest's error of this status."""
+    """Return the detail problems.py shows for werkzeug's or smorest's error of this status."""
     if status == HTTPStatus.UNPROCESSABLE_ENTITY:
         return VALIDATION_DETAIL
     werkzeug_error = default_exceptions.get(status)

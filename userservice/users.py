@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from . import db, queries
-from .connector import is_duplicate_key
+from . import db
+from .db import is_duplicate_key, queries
 from .emails import email_key
 from .errors import EmailTaken, PreconditionFailed, UserNotFound, WriteConflict
 

@@ -7,14 +7,14 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from . import bearer, users
+from . import auth, users
 from .api import Blueprint
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
 # Every users call shows its token first: before any argument parsing or database work.
-blp.before_request(bearer.authenticate)
-blp.after_request(bearer.audit)
+blp.before_request(auth.authenticate)
+blp.after_request(auth.audit)
 
 LOCATION_HEADER = {
     "description": "The new user's URL.",

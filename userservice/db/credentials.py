@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..settings import Settings, SettingsError
 from .secrets_manager import SecretError, fetch_secret, merge_secret
-from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ from typing import Any
 
 from apispec import APISpec, BasePlugin
 
-from . import spec
-from .errors import PROBLEM_JSON, REALM
-from .schemas import ProblemSchema
-from .settings import Settings
+from .. import spec
+from ..errors import REALM
+from ..problems import PROBLEM_JSON
+from ..schemas import ProblemSchema
+from ..settings import Settings
+from .bearer import READ_METHODS
 
 SCHEME = "bearerAuth"
 PROTECTED = "/api/v1/"
-READ_METHODS = ("get", "head")
 WWW_AUTHENTICATE = {
     "description": f'The challenge (RFC 6750): `Bearer realm="{REALM}"`, with `error` and '
     "`scope` when a token was refused.",
@@ -92,7 +93,7 @@ class SecurityPlugin(BasePlugin):
         if not str(path).startswith(PROTECTED):
             return
         for method, operation in (operations or {}).items():
-            scope = self._read_scope if method in READ_METHODS else self._write_scope
+            scope = self._read_scope if method.upper() in READ_METHODS else self._write_scope
             operation["security"] = [{SCHEME: [scope]}]
             responses = operation.setdefault("responses", {})
             responses.update({status: name for status, (name, _) in RESPONSES.items()})

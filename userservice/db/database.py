@@ -9,18 +9,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
 
+from ..errors import DatabaseBusy, DatabaseUnavailable, ServiceError
+from ..settings import Settings
 from . import emulator, queries
 from .connector import describe, is_busy, is_connection_error, snowflake_connector
-from .errors import DatabaseBusy, DatabaseUnavailable, ServiceError
+from .figures import RequestFigures
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
-from .settings import Settings
-
-if TYPE_CHECKING:
-    from .hooks import RequestFigures
 
 EXTENSION_KEY = "userservice.db"
 SCHEMA = ("create_users_id_seq", "create_users_table")
@@ -116,16 +114,17 @@ def get() -> Database:
 def connection(timeout: float | None = None) -> Iterator[Any]:
     """Lend a pooled connection; a failure the client should retry becomes a 503."""
     figures: RequestFigures | None = g.get("figures") if has_app_context() else None
+    database = get()
     started = time.perf_counter()
     try:
-        with get().pool.connection(timeout) as conn:
+        with database.pool.connection(timeout) as conn:
             if figures is not None:
                 figures.add_wait(time.perf_counter() - started)
             yield conn
     except Exception as exc:
         if figures is not None and isinstance(exc, PoolTimeout):
             figures.add_wait(time.perf_counter() - started, timed_out=True)
-        error = _as_503(exc)
+        error = _as_503(exc, database.settings.db_retry_after)
         if error is None:
             raise
         raise error from exc
@@ -133,26 +132,28 @@ def connection(timeout: float | None = None) -> Iterator[Any]:
 
 def ping(timeout: float) -> None:
     """Check that the database answers, raising a 503 within timeout whatever it does."""
+    database = get()
     try:
-        get().pool.probe(timeout)
+        database.pool.probe(timeout)
     except Exception as exc:
-        error = _as_503(exc)
+        error = _as_503(exc, database.settings.db_retry_after)
         if error is None:
             raise
         raise error from exc
 
 
-def _as_503(exc: Exception) -> ServiceError | None:
+def _as_503(exc: Exception, retry_after: int) -> ServiceError | None:
     """Return the 503 an error means for the client, or None when it means none."""
     if isinstance(exc, (PoolTimeout, PoolClosed)):
         cause = exc.__cause__
-        return DatabaseUnavailable(f"{exc}; last connect: {describe(cause)}" if cause else str(exc))
+        detail = f"{exc}; last connect: {describe(cause)}" if cause else str(exc)
+        return DatabaseUnavailable(detail, retry_after=retry_after)
     if isinstance(exc, ServiceError):
         return None
     if is_busy(exc):
-        return DatabaseBusy(describe(exc))
+        return DatabaseBusy(describe(exc), retry_after=retry_after)
     if is_connection_error(exc):
-        return DatabaseUnavailable(describe(exc))
+        return DatabaseUnavailable(describe(exc), retry_after=retry_after)
     return None
 
 
@@ -164,7 +165,8 @@ def create_schema(*, hybrid: bool = False) -> None:
 
 
 def init_app(app: Flask, connect: Callable[[], Any] | None = None) -> None:
-    """Attach a Database to the app."""
+    """Load and check the SQL catalogue, then attach a Database to the app."""
+    queries.init_app(app)
     database = Database(app, connect)
     app.extensions[EXTENSION_KEY] = database
     if database.settings.use_emulator:

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..settings import Settings
 from .credentials import Credentials, is_login_refused
 from .secrets_manager import SecretError
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 # Errnos that mean the session or connection is gone: 2500xx are the connector's own (could

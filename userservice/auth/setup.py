@@ -1,30 +1,20 @@
 """Ask for bearer tokens on the users routes when AUTH_ISSUER is set; say so loudly when not.
 
-The verifier (verifier.py: PyJWT and cryptography) is imported only when tokens are required,
+The verifier (auth/verifier.py: PyJWT and cryptography) is imported only when tokens are required,
 so importing the service stays as cheap as before (tests/test_secrets.py).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import click
 from flask import Flask, current_app, has_app_context
 
-from .settings import DEV_ISSUER, Settings, SettingsError
+from ..settings import DEV_ISSUER, Settings, SettingsError
 
 EXTENSION_KEY = "userservice.auth"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who a verified token speaks for: its subject, its client and the scopes it grants."""
-
-    subject: str | None
-    client: str | None
-    scopes: frozenset[str]
 
 
 def init_app(app: Flask) -> None:
@@ -53,7 +43,7 @@ def init_app(app: Flask) -> None:
 @click.option("--subject", default="dev-user", show_default=True)
 def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) -> None:
     """Print a development token that the service trusts with AUTH_ISSUER=dev."""
-    from . import devauth
+    from . import devkey
 
     # Under `flask`, the app's settings; called bare (`make token`), the environment's, with no
     # app, so no emulator to open while `make run` holds its files.
@@ -67,6 +57,6 @@ def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) ->
     if settings.environment != "development":
         raise click.ClickException("dev-token is for ENVIRONMENT=development only")
     granted = scopes or (settings.auth_read_scope, settings.auth_write_scope)
-    click.echo(devauth.mint(settings, granted, expires_in, subject))
+    click.echo(devkey.mint(settings, granted, expires_in, subject))
     if settings.auth_issuer != DEV_ISSUER:
         click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import logging
 
-from .settings import Settings
+from ..settings import Settings
 
 # The keys a secret may hold, each standing in for the setting SNOWFLAKE_<KEY>.
 SECRET_KEYS = (

@@ -1,6 +1,6 @@
 """Sign development tokens with a key kept under EMULATOR_DATA_DIR; AUTH_ISSUER=dev trusts it.
 
-`flask --app userservice dev-token` and `make token` (auth.py's command) print a token signed
+`flask --app userservice dev-token` and `make token` (auth/setup.py's command) print a token signed
 here. The key is an ES256 key made on first use, readable by its owner only; the service
 trusts it only in development.
 """
@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from ..settings import DEV_AUDIENCE, DEV_ISSUER, Settings
 from .jwks import Loader
-from .settings import DEV_AUDIENCE, DEV_ISSUER, Settings
 
 KEY_FILE = "dev-token-key.pem"
 ALGORITHM = "ES256"

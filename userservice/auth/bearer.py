@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from flask import Response, current_app, g, request
 
-from .auth import EXTENSION_KEY, Caller
-from .errors import InsufficientScope, Unauthenticated
+from ..errors import InsufficientScope, Unauthenticated
+from .caller import Caller
+from .setup import EXTENSION_KEY
 
 if TYPE_CHECKING:
     from .verifier import Verifier

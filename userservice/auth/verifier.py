@@ -1,8 +1,8 @@
 """Verify bearer tokens: JWTs signed by the issuer's keys, for this audience, not expired.
 
-tokenparts.py first reads the header and claims strictly, within bounds; then PyJWT checks the
-token against the key set (jwks.py): the algorithm from the allow-list only, `iss`, `aud` and
-`exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
+auth/tokenparts.py first reads the header and claims strictly, within bounds; then PyJWT checks
+the token against the key set (auth/jwks.py): the algorithm from the allow-list only, `iss`,
+`aud` and `exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
 once is remembered (by its SHA-256) until it expires or its key changes: clients send the
 same token for its whole life, and checking a signature again proves nothing new.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import jwt
 
-from . import devauth, tokenparts
-from .auth import Caller
-from .errors import AuthUnavailable, InvalidToken
+from ..errors import AuthUnavailable, InvalidToken
+from ..settings import DEV_ISSUER, Settings
+from . import devkey, tokenparts
+from .caller import Caller
 from .jwks import HttpLoader, KeySet, KeysUnavailable, UnknownKey
-from .settings import DEV_ISSUER, Settings
 
 # Far above any issuer's real tokens, far below what would cost to parse.
 MAX_TOKEN_LENGTH = 8192
@@ -111,7 +111,7 @@ class Verifier:
         except UnknownKey as exc:
             raise InvalidToken(str(exc)) from None
         except KeysUnavailable as exc:
-            raise AuthUnavailable(str(exc), exc.retry_after) from None
+            raise AuthUnavailable(str(exc), retry_after=exc.retry_after) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None
         except MALFORMED_ERRORS:
@@ -137,7 +137,7 @@ def _client(claims: dict[str, Any]) -> str | None:
 def build(settings: Settings) -> Verifier:
     """Return the verifier for the settings' issuer: its key set over HTTP, or the dev key."""
     if settings.auth_issuer == DEV_ISSUER:
-        load = devauth.key_set_loader(settings)
+        load = devkey.key_set_loader(settings)
     else:
         load = HttpLoader(settings.auth_jwks_url, settings.auth_issuer, settings.auth_jwks_timeout)
     keys = KeySet(

@@ -7,17 +7,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from flask import current_app, g, has_app_context
 
-if TYPE_CHECKING:
-    from .hooks import RequestFigures
+from .figures import RequestFigures
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 EXTENSION_KEY = "userservice.queries"
-# Checked again where it enters the SQL text, whatever produced it: only these characters
-# can never close the comment, open a string or end the statement.
+# A sane request ID: the request hook takes the caller's only when it matches, the spec
+# documents it, and it is checked again where it enters the SQL text, whatever produced it:
+# only these characters can never close the comment, open a string or end the statement.
 REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 
 # One token at a time: quoted text and comments are skipped whole, so a colon inside them

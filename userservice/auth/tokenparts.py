@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from .errors import InvalidToken
+from ..errors import InvalidToken
 
 MALFORMED = "The token is malformed."
 # Real headers and claims nest two or three levels (Keycloak's realm_access.roles is three).

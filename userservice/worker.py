@@ -1,0 +1,148 @@
+"""gunicorn's gevent worker with a read timeout and the service's contract at the door.
+
+gunicorn.conf.py names it (`worker_class`); only gunicorn imports it, never create_app: the
+Lambda package has neither gunicorn nor gevent.
+
+gunicorn internals used here, for want of a public hook (pinned: gunicorn==27.0.1; checked by
+tests/test_worker.py, exercised over raw sockets by tests/test_framing.py and
+tests/test_slow_clients.py):
+
+- `AsyncWorker.handle`, called past `GeventWorker.handle`, whose one added step,
+  `client.setblocking(1)`, would clear the read timeout set on the socket here.
+- `Worker.handle_error` writes its HTML page to the `client` it is given (`util.write_error`,
+  then `sendall`); handing it a stand-in socket keeps its status, logging and access line.
+- `util.write_nonblock` and `util.close_graceful`: how gunicorn writes its own error answer,
+  and the close that drains unread request bytes first (RFC 9112, section 9.6).
+- `start_response.__self__.force_close()`: the gunicorn Response behind the WSGI
+  start_response; a WSGI app may not send `Connection: close` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers.base_async import AsyncWorker
+from gunicorn.workers.ggevent import GeventWorker
+
+from . import framing
+from .hooks import new_request_id
+from .problems import PROBLEM_JSON, problem_body
+
+# gunicorn quotes a refused request line in its log line and error text; a query string there
+# may carry a credential (`?access_token=...`, which the service refuses), so none is quoted.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+# Answers the app gives without having read the whole body: a timeout and a body too large.
+UNREAD_BODY_STATUSES = ("408", "413")
+
+
+def _redacted(text: str) -> str:
+    """Return gunicorn's text about a refused request with every query string left out."""
+    return _QUERY.sub("?[query removed]", text)
+
+
+class _RedactQueries(logging.Filter):
+    """Leave query strings out of gunicorn's own log lines about refused requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without query strings."""
+        record.msg, record.args = _redacted(record.getMessage()), None
+        return True
+
+
+class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
+    """gunicorn's gevent worker, with a read timeout and the service's contract at the door.
+
+    gunicorn bounds the wait for a request's headers by `keepalive` in its gevent worker,
+    but reads a body with no timeout: a client that stops mid-body would hold its
+    connection for ever. A socket timeout bounds every read; the app answers 408.
+    """
+
+    wsgi: Any  # the Flask app gunicorn calls, set by load_wsgi
+
+    def init_process(self) -> None:
+        """Redact gunicorn's log lines in this worker, then serve (gevent patches first)."""
+        logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
+        super().init_process()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        """Serve one connection with a read timeout on its socket."""
+        client.settimeout(self.wsgi.config["SETTINGS"].read_timeout)
+        AsyncWorker.handle(self, listener, client, addr)
+
+    def load_wsgi(self) -> None:
+        """Load the app, wrapped so that an answer to an unread body closes the connection."""
+        super().load_wsgi()
+        # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
+        self.wsgi.wsgi_app = _closing(self.wsgi.wsgi_app)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """Answer a request gunicorn refuses itself as problem details, not its HTML page.
+
+        gunicorn still picks the status, logs the refusal and writes the access line; only
+        the page it would send is replaced.
+        """
+        page = _Page()
+        super().handle_error(req, page, addr, exc)
+        status = int(page.written.split(b" ", 2)[1]) if page.written else 500
+        detail = HTTPStatus(status).description if status == 500 else _redacted(str(exc))
+        request_id = new_request_id()
+        body = problem_body(
+            status,
+            HTTPStatus(status).name,
+            detail,
+            getattr(req or getattr(exc, "req", None), "path", None) or "/",
+            request_id,
+        )
+        content = json.dumps(body).encode()
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(content)}\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode() + content)
+        except OSError:
+            self.log.debug("Failed to send error message.")
+        # Unread request bytes would turn a plain close into a reset that can destroy the
+        # answer before the client reads it (RFC 9112, section 9.6).
+        util.close_graceful(client)
+
+
+def _closing(app: Any) -> Any:
+    """Close the connection (`Connection: close`) after an answer that left the body unread.
+
+    Where the next request would start is then unknown, or (past the body limit) not worth
+    reading up to. The app reads every other body before answering (userservice/framing.py);
+    gunicorn marks a body whose framing broke as failed. A WSGI app may not send hop-by-hop
+    headers itself, so the server side decides, through gunicorn's response object.
+    """
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            failed = getattr(environ["wsgi.input"], "failed", False)
+            if failed or framing.must_close(environ) or status[:3] in UNREAD_BODY_STATUSES:
+                start_response.__self__.force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return serve
+
+
+class _Page:
+    """Stand in for the client socket, keeping the error page gunicorn writes to it."""
+
+    written = b""
+
+    def gettimeout(self) -> float:
+        """Say the socket is non-blocking, so gunicorn writes at once."""
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        """Keep what gunicorn writes."""
+        self.written += data
