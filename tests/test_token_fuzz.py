@@ -13,17 +13,15 @@ import json
 import sys
 import unicodedata
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from issuer import INVALID, READ, WRITE, Issuer, bearer, issuer_and_app
+from issuer import INVALID, READ, WRITE, Issuer, bearer, issuer_and_app, issuer_and_gunicorn
 from jwt.algorithms import RSAAlgorithm
 from lambda_events import CONTEXT, rest_event
-from servers import emulator_env, free_port, gunicorn
 
 from userservice.auth.tokenparts import LATEST, MAX_DEPTH
 from userservice.lambda_adapter import handle
@@ -282,15 +280,8 @@ def test_a_deep_token_through_lambda_is_401_invalid_token(shared):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, int]]:
     """An issuer, and gunicorn serving an app that trusts it."""
-    folder: Path = tmp_path_factory.mktemp("fuzz-gunicorn")
-    issuer = Issuer(folder / "issuer")
-    issuer.start()
-    port = free_port()
-    try:
-        with gunicorn(port, emulator_env(folder / "emulator", **issuer.env())):
-            yield issuer, port
-    finally:
-        issuer.stop()
+    with issuer_and_gunicorn(tmp_path_factory.mktemp("fuzz-gunicorn")) as both:
+        yield both
 
 
 def over_http(port: int, token: str) -> tuple[int, str | None, dict[str, Any]]:

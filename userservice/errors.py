@@ -134,6 +134,11 @@ class Unauthenticated(ServiceError):
         return {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
 
 
+# Far above any issuer's real tokens, far below what would cost to parse (auth/verifier.py
+# refuses a longer one, and the door one too long for the header block, worker.py).
+MAX_TOKEN_LENGTH = 8192
+
+
 class InvalidToken(ServiceError):
     """The bearer token is malformed, forged, expired or not meant for this service."""
 

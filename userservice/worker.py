@@ -26,10 +26,11 @@ from http import HTTPStatus
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.errors import InvalidHTTPVersion
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from . import framing
+from . import door, framing, headblock
 from .hooks import new_request_id
 from .problems import PROBLEM_JSON, problem_body
 
@@ -67,6 +68,8 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         """Redact gunicorn's log lines in this worker, then serve (gevent patches first)."""
         logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
+        logging.getLogger("gunicorn.error").addFilter(door.RedactRequests())
+        headblock.install()
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
@@ -80,6 +83,15 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
         self.wsgi.wsgi_app = _closing(self.wsgi.wsgi_app)
 
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        """Refuse HTTP versions but 1.0 and 1.1; send `100 Continue` on the body's first read."""
+        if door.refuses_version(req):
+            # Answered by handle_error, as gunicorn's own refusals are (505, then close).
+            raise InvalidHTTPVersion(tuple(req.version))
+        door.continue_on_read(req, sock)
+        handled: bool = super().handle_request(listener_name, req, sock, addr)
+        return handled
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
 
@@ -88,21 +100,18 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         """
         page = _Page()
         super().handle_error(req, page, addr, exc)
-        status = int(page.written.split(b" ", 2)[1]) if page.written else 500
-        detail = HTTPStatus(status).description if status == 500 else _redacted(str(exc))
+        given = int(page.written.split(b" ", 2)[1]) if page.written else 500
+        refused = door.refusal(exc, given)
         request_id = new_request_id()
-        body = problem_body(
-            status,
-            HTTPStatus(status).name,
-            detail,
-            getattr(req or getattr(exc, "req", None), "path", None) or "/",
-            request_id,
-        )
+        path = door.safe_path(req or getattr(exc, "req", None))
+        self.log.warning("refused a request to %s: %d %s", path, refused.status, refused.detail)
+        body = problem_body(refused.status, refused.code, refused.detail, path, request_id)
         content = json.dumps(body).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in refused.headers.items())
         head = (
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
-            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(content)}\r\n"
-            f"X-Request-ID: {request_id}\r\n\r\n"
+            f"HTTP/1.1 {refused.status} {HTTPStatus(refused.status).phrase}\r\n"
+            f"Connection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
+            f"Content-Length: {len(content)}\r\nX-Request-ID: {request_id}\r\n{extra}\r\n"
         )
         try:
             util.write_nonblock(client, head.encode() + content)

@@ -17,14 +17,12 @@ from typing import Any
 
 import jwt
 
-from ..errors import AuthUnavailable, InvalidToken
+from ..errors import MAX_TOKEN_LENGTH, AuthUnavailable, InvalidToken
 from ..settings import DEV_ISSUER, Settings
 from . import devkey, tokenparts
 from .caller import Caller
 from .jwks import HttpLoader, KeySet, KeysUnavailable, UnknownKey
 
-# Far above any issuer's real tokens, far below what would cost to parse.
-MAX_TOKEN_LENGTH = 8192
 # Verified tokens remembered per process; each entry is a digest and a few small objects.
 REMEMBERED = 1024
 # Most specific first: several of PyJWT's errors subclass others.
