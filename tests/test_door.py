@@ -20,6 +20,8 @@ from issuer import INVALID, USER, Issuer, issuer_and_gunicorn
 from servers import emulator_env, free_port, gunicorn, read_until_closed
 from test_framing import BROKEN_CHUNKS, CHUNKED, HEALTH, JSON, assert_problem, exchange, parse
 
+from userservice.headblock import HEADER_BLOCK_LIMIT
+
 pytestmark = pytest.mark.slow
 
 BODY = json.dumps({"email": "door@example.com", "name": "D"}).encode()
@@ -372,3 +374,35 @@ def test_a_token_anywhere_in_a_malformed_request_is_in_no_answer_and_no_log_line
 
 def read_log(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.read() if proc.stdout else ""
+
+
+# The header block: 64 KiB in total, read in one pass.
+
+
+def test_a_head_of_exactly_the_limit_is_served_and_one_byte_more_is_431(served):
+    _, port = served
+    head = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: "
+    at_limit = head + b"a" * (HEADER_BLOCK_LIMIT - len(head) - 4) + b"\r\n\r\n"
+    assert len(at_limit) == HEADER_BLOCK_LIMIT
+
+    (served_answer,) = parse(send_once(port, at_limit))
+    (refused,) = parse(send_once(port, at_limit[:-4] + b"a\r\n\r\n"))
+
+    assert served_answer["status"] == 200
+    assert_problem(refused, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1024])
+def test_a_head_trickled_in_small_pieces_is_read_whole(served, piece):
+    _, port = served
+    fields = b"".join(b"X-%02d: %s\r\n" % (n, b"v" * 500) for n in range(60))
+    data = b"GET /health HTTP/1.1\r\nHost: t\r\n" + fields + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(data), piece):
+            sock.sendall(data[start : start + piece])
+        sock.shutdown(socket.SHUT_WR)
+        received, _ = read_until_closed(sock, time.monotonic(), 15)
+
+    (response,) = parse(received)
+    assert (response["status"], json.loads(response["body"])) == (200, {"status": "ok"})

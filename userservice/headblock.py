@@ -25,8 +25,9 @@ from gunicorn.http.errors import LimitRequestHeaders, NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
 
-# Request line and headers together; a load balancer's own limit is of this size (an AWS
-# Application Load Balancer takes 64 KB of headers). Set as gunicorn's field size limit too.
+# The head (request line, headers and the blank line after them) in bytes; a load balancer's
+# own limit is of this size (an AWS Application Load Balancer takes 64 KB of headers). Set as
+# gunicorn's field size limit too.
 HEADER_BLOCK_LIMIT = 65536
 _END = b"\r\n\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -52,7 +53,7 @@ class LinearHeadRequest(Request):  # type: ignore[misc]
         while True:
             end = buf.find(_END, scanned)
             if end >= 0 or _BARE_LF.search(buf, max(0, scanned - 1)):
-                if end > HEADER_BLOCK_LIMIT:
+                if end + len(_END) > HEADER_BLOCK_LIMIT:
                     raise _overflow(buf)
                 return
             if len(buf) > HEADER_BLOCK_LIMIT:
