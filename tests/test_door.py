@@ -1,4 +1,4 @@
-"""The door's rules over real gunicorn and raw sockets, with tokens required (docs/FRONT-DOOR.md).
+"""The door's rules over gunicorn and raw sockets, tokens required (docs/OPERATIONS.md).
 
 Exactly one answer per request whatever refuses it first; HTTP versions but 1.0 and 1.1 are
 505; `100 Continue` only once the token and the declared size passed; a token of any size is

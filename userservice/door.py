@@ -1,4 +1,4 @@
-"""The service's rules at gunicorn's door, for worker.py (docs/FRONT-DOOR.md states them).
+"""The service's rules at gunicorn's door, for worker.py (docs/OPERATIONS.md states them).
 
 - HTTP/1.0 and HTTP/1.1 only: any other version is 505 in problem details, answered as
   HTTP/1.1 (gunicorn serves HTTP/1.2 to 1.9 as if they were 1.1, and answers in them).
