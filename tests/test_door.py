@@ -289,6 +289,8 @@ def placements(token: bytes) -> dict[str, bytes]:
     """Requests that carry the token in every place a request can carry bytes."""
     host = b"Host: t\r\n"
     return {
+        "a well-formed path": b"GET /api/v1/users/" + token + b" HTTP/1.1\r\n" + host,
+        "a well-formed path, no route": b"GET /" + token + b"?x=1 HTTP/1.1\r\n" + host,
         "path, then DEL": b"GET /api/v1/users/" + token + b"\x7f HTTP/1.1\r\n" + host,
         "path, then a control byte": b"GET /" + token + b"\x01 HTTP/1.1\r\n" + host,
         "after #": b"GET /health#" + token + b" HTTP/1.1\r\n" + host,

@@ -27,12 +27,10 @@ from gunicorn.http.errors import InvalidHTTPVersion
 
 from .errors import MAX_TOKEN_LENGTH, InvalidToken
 from .headblock import TokenTooLarge
+from .problems import quoted_path
 
 SUPPORTED_VERSIONS = ((1, 0), (1, 1))
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-# As much of a path as a refusal or a log line quotes: enough to say which route, too little
-# to hold a credential (a JWT is several hundred characters).
-QUOTED_PATH = 32
 UNSUPPORTED_VERSION = "The service speaks HTTP/1.1 and HTTP/1.0 only."
 # gunicorn's log lines about one request, and where the part that quotes it starts.
 _REQUEST_LINES = re.compile(
@@ -74,9 +72,8 @@ def refusal(exc: BaseException, status: int) -> Refusal:
 
 
 def safe_path(req: Any) -> str:
-    """Return a request's path without query or fragment, cut to QUOTED_PATH characters."""
-    path = str(getattr(req, "path", None) or "/")
-    return path if len(path) <= QUOTED_PATH else path[:QUOTED_PATH] + "..."
+    """Return a request's path without query or fragment, cut as answers quote paths."""
+    return quoted_path(str(getattr(req, "path", None) or "/"))
 
 
 class RedactRequests(logging.Filter):
@@ -84,6 +81,10 @@ class RedactRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Keep the line's first words (the kind of event) and drop what quotes the request."""
+        if record.msg == "%s %s" and isinstance(record.args, tuple) and len(record.args) == 2:
+            # gunicorn's default pre_request hook: the method and the path, at DEBUG.
+            record.args = (record.args[0], quoted_path(str(record.args[1])))
+            return True
         found = _REQUEST_LINES.match(record.getMessage())
         if found is not None:
             kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""

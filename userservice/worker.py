@@ -67,8 +67,9 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         """Redact gunicorn's log lines in this worker, then serve (gevent patches first)."""
-        logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
+        # RedactRequests reads gunicorn's own message and arguments, so it comes first.
         logging.getLogger("gunicorn.error").addFilter(door.RedactRequests())
+        logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
         headblock.install()
         super().init_process()
 
