@@ -867,7 +867,6 @@ UNSHOWN_NAMES = {
     "Ada\u2028Lovelace": UNDEFINED,
     "Ada\u2029": UNDEFINED,
     "\u0301\u0301": "Must contain a visible character.",
-    "\u0301Ada": "A combining mark must follow the character it marks.",
 }
 
 

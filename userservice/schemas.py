@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from . import text
+from . import text, textclasses
 from .emails import UnusableDomain, email_key
 
 NAME_LENGTH = validate.Length(min=1, max=255)
@@ -18,28 +18,19 @@ EMAIL_LENGTH = validate.Length(max=255)
 # Character classes shared by the spec's ECMA-262 patterns and the checks below, so that what
 # the spec declares and what the service accepts are one definition. C0 and C1 controls:
 CONTROLS = r"\u0000-\u001f\u007f-\u009f"
-# Unicode's Bidi_Control characters: they reorder how the text around them is displayed.
-BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-# Spaces, format characters and blank letters (Hangul fillers, the Braille blank): a name of
-# only these shows as nothing.
-INVISIBLE = (
-    r"\u0020\u00a0\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
-    r"\u1680\u180e\u2000-\u200d\u202f\u205f-\u2064\u206a-\u206f\u2800\u3000"
-    r"\u3164\ufeff\uffa0\ufff9-\ufffc"
-)
-# What a name may never hold, as far as a pattern without the `u` flag can say: line and
-# paragraph separators, private use, noncharacters (text.py checks the rest by category).
-UNDEFINED = r"\u2028\u2029\ue000-\uf8ff\ufdd0-\ufdef\ufffe\uffff"
 # What _printable refuses, as a pattern. A lone surrogate cannot be written in a pattern every
 # validator compiles; descriptions name it.
 PRINTABLE = rf"^[^{CONTROLS}]*$"
 PRINTABLE_NOTE = "No control characters or lone surrogates."
-# Invisible characters, then a visible one, then anything but controls (linear to match).
-_OUT = f"{CONTROLS}{BIDI}{UNDEFINED}"
-NAME_PATTERN = rf"^[{INVISIBLE}]*[^{_OUT}{INVISIBLE}][^{_OUT}]*$"
+# Invisible characters, then a visible one, then anything refused (linear to match): text.py's
+# rules as classes, from the Unicode database (textclasses.py).
+NAME_PATTERN = (
+    f"^[{textclasses.INVISIBLE}]*[^{textclasses.REFUSED}{textclasses.INVISIBLE}]"
+    f"[^{textclasses.REFUSED}]*$"
+)
 NAME_NOTE = (
     "At least one visible character (a letter, number, punctuation or symbol; a combining mark "
-    "only after the character it marks); no control, bidirectional formatting, unassigned, "
+    "shows only on the character before it); no control, bidirectional formatting, unassigned, "
     "private-use, noncharacter, tag, line or paragraph separator characters."
 )
 # A local part of 1-64 characters (RFC 5321), then a domain name with a dot whose last label

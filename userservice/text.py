@@ -1,12 +1,14 @@
 """Decide what text a name may hold, by the categories of the Unicode database.
 
 A name shows: at least one of its characters is a letter, number, punctuation or symbol that
-is drawn (not a Hangul filler, the Braille blank or the object replacement character), and a
-combining mark follows the character it marks. It holds nothing that has no agreed meaning or
-that breaks the line it is shown on: no unassigned code point (category Cn, which includes the
-66 noncharacters), no private-use character (Co), no tag character (U+E0000-U+E007F, invisible
-labels), no line or paragraph separator (Zl, Zp: U+2028, U+2029), no control (Cc), no lone
-surrogate (Cs), no bidirectional formatting character (they reorder the text around them).
+is drawn (not a Hangul filler, the Braille blank or the object replacement character); a
+combining mark shows only on the character before it, so marks alone do not count. It holds
+nothing that has no agreed meaning or that breaks the line it is shown on: no unassigned code
+point (category Cn, which includes the 66 noncharacters), no private-use character (Co), no
+tag character (U+E0000-U+E007F, invisible labels), no line or paragraph separator (Zl, Zp:
+U+2028, U+2029), no control (Cc), no lone surrogate (Cs), no bidirectional formatting
+character (they reorder the text around them). textclasses.py holds the same rules as the
+character classes of the spec's pattern (scripts/unicode_classes.py writes it).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ NO_UNDEFINED = (
     "separator characters."
 )
 NEEDS_VISIBLE = "Must contain a visible character."
-MARK_NEEDS_BASE = "A combining mark must follow the character it marks."
 
 
 def name_problem(value: str) -> str | None:
@@ -45,17 +46,11 @@ def name_problem(value: str) -> str | None:
             return NO_UNDEFINED
         if char in BIDI:
             return NO_BIDI
-    if not any(_shown(char) for char in value):
+    if not any(shown(char) for char in value):
         return NEEDS_VISIBLE
-    on_base = False
-    for char in value:
-        if unicodedata.category(char)[0] == "M":
-            if not on_base:
-                return MARK_NEEDS_BASE
-        else:  # a mark keeps its base's place, so several may follow one base
-            on_base = _shown(char)
     return None
 
 
-def _shown(char: str) -> bool:
+def shown(char: str) -> bool:
+    """Tell whether a character shows by itself (a mark shows only on the one before it)."""
     return unicodedata.category(char)[0] in SHOWN and char not in BLANK
