@@ -18,10 +18,11 @@ run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unle
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 # The same command as `flask --app userservice dev-token`, without building the app: it works
-# while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope.
+# while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope;
+# ARGS="--expires-in 300 --subject ada" for the command's other options.
 token: $(STAMP)  ## Print a development token (serve it with AUTH_ISSUER=dev make run)
 	@$(BIN)/python -c 'from userservice.auth import dev_token_command; dev_token_command()' \
-		$(if $(SCOPE),--scope $(SCOPE))
+		$(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 # The browser test drives Debian's Chromium (no browser download); install it when missing.
 CHROMIUM := /usr/bin/chromium
@@ -37,7 +38,7 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/pytest
 
 # Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
-bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth and hostile input
+bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth, tracing and hostile input
 	$(BIN)/python -m bench.run
 	mkdir -p build
 	$(BIN)/python -m bench.lambda_cold_start | tee build/bench-lambda-cold-start.md
@@ -45,6 +46,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, sl
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
 	$(BIN)/python -m bench.slow_clients | tee build/bench-slow-clients.md
 	$(BIN)/python -m bench.auth_cost | tee build/bench-auth-cost.md
+	$(BIN)/python -m bench.trace_cost | tee build/bench-trace-cost.md
 	$(BIN)/python -m bench.hostile | tee build/bench-hostile.md
 
 lint: $(STAMP)
@@ -60,7 +62,7 @@ typecheck: $(STAMP)
 init-db: $(STAMP)  ## Create the table and sequence on the configured Snowflake account
 	$(BIN)/flask --app userservice init-db
 
-# Needs a role that may create schemas in SNOWFLAKE_DATABASE (see the README); the service's own
+# Needs a role that may create schemas in SNOWFLAKE_DATABASE (see docs/SNOWFLAKE.md); the service's own
 # role may not. Scratch schemas USERSERVICE_VERIFY_* are created and dropped.
 verify-snowflake: $(STAMP)  ## Prove the SQL and the write rules on the configured Snowflake account
 	PYTHONPATH=. $(BIN)/python scripts/verify_snowflake.py

@@ -112,6 +112,19 @@ def emulator_env(data_dir: str | Path, **extra: str) -> dict[str, str]:
     }
 
 
+def emulator_server_env(port: int, **extra: str) -> dict[str, str]:
+    """Return the settings that point the service at `fakesnow -s` on 127.0.0.1:port."""
+    return {
+        "SNOWFLAKE_ACCOUNT": "fakesnow",
+        "SNOWFLAKE_USER": "fake",
+        "SNOWFLAKE_PASSWORD": "snow",
+        "SNOWFLAKE_HOST": "127.0.0.1",
+        "SNOWFLAKE_PORT": str(port),
+        "SNOWFLAKE_PROTOCOL": "http",
+        **extra,
+    }
+
+
 @contextmanager
 def gunicorn(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """Run the service under gunicorn with the project's gunicorn.conf.py until /health is up."""

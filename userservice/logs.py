@@ -16,13 +16,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s
 
 
 class RequestContext(logging.Filter):
-    """Stamp each record with the request it was logged in (and Lambda's request ID)."""
+    """Stamp each record with the request it was logged in, its trace (and Lambda's request ID)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add request_id, and aws_request_id on Lambda, unless the record carries them."""
+        """Add request_id, trace_id, span_id and on Lambda aws_request_id, unless already there."""
         if has_request_context():
             if not hasattr(record, "request_id"):
                 record.request_id = g.get("request_id")
+            placed = g.get("trace")  # tracing.RequestTrace, set by the request's first hook
+            if placed is not None and not hasattr(record, "trace_id"):
+                record.trace_id, record.span_id = placed.trace_id, placed.span_id
             context = request.environ.get("lambda.context")
             if context is not None and not hasattr(record, "aws_request_id"):
                 record.aws_request_id = getattr(context, "aws_request_id", None)

@@ -60,6 +60,12 @@ def _in_order(*checks: Check) -> Check:
     return check
 
 
+# Idempotency-Key (idempotency.py checks it, the spec documents it): RFC 8941's sf-string, as
+# the IETF draft defines the header, quoted with `\"` and `\\` escaped; or the bare form most
+# clients send, visible ASCII with no quote or backslash. The key is 1-255 visible characters.
+IDEMPOTENCY_KEY_PATTERN = r'"((?:[!#-\[\]-~]|\\["\\]){1,255})"|([!#-\[\]-~]{1,255})'
+
+
 def _printable(value: str) -> None:
     """Refuse control characters and lone surrogates, which no name or email needs."""
     for char in value:
