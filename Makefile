@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token
+.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token image-base
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,18 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
+# The image test builds the Dockerfile with Debian's podman and buildah (no Docker engine or
+# registry needed) on a base made from Debian's packages with debootstrap; install them when
+# missing. The base is cached outside the repository (IMAGE_BASE_CACHE), keyed by its recipe.
+PODMAN := /usr/bin/podman
+IMAGE_BASE_CACHE ?= /var/cache/userservice-base
+$(PODMAN):
+	apt-get update -qq && apt-get install -y -qq podman buildah debootstrap
+
+image-base: $(PODMAN)  ## Make the local stand-in for the Dockerfile's FROM image (cached)
+	scripts/image_base.sh $(IMAGE_BASE_CACHE)
+
+test: $(STAMP) $(CHROMIUM) $(PODMAN)  ## Lint, type-check and run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -70,11 +81,12 @@ verify-snowflake: $(STAMP)  ## Prove the SQL and the write rules on the configur
 # AWS Lambda: python3.12 on arm64 (ARCH=x86_64 for the other; then change template.yaml's
 # Architectures too). LAMBDA_INTERPRETER names a Python 3.12 for the .pyc when none is on PATH.
 ARCH ?= arm64
-LAMBDA_PYTHON := 3.12
+LAMBDA_PYTHON ?= 3.12
 LAMBDA_INTERPRETER ?=
+LAMBDA_ZIP ?= build/lambda.zip
 lambda-zip: $(STAMP)  ## Build build/lambda.zip for AWS Lambda (see docs/DEPLOY.md)
 	$(BIN)/python scripts/build_lambda_zip.py --arch $(ARCH) --python $(LAMBDA_PYTHON) \
-		--out build/lambda.zip $(if $(LAMBDA_INTERPRETER),--interpreter $(LAMBDA_INTERPRETER))
+		--out $(LAMBDA_ZIP) $(if $(LAMBDA_INTERPRETER),--interpreter $(LAMBDA_INTERPRETER))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/lambda build/lambda.zip

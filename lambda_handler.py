@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from userservice import create_app
-from userservice.lambda_adapter import handle
+from userservice import create_app, snapstart
+from userservice.deadline import handle_in_time
 from userservice.settings import Settings
 
 # One Lambda environment serves one request at a time, so one connection is enough; built
@@ -18,8 +18,9 @@ LAMBDA_DEFAULTS = {
 }
 
 app = create_app(Settings.from_env(defaults=LAMBDA_DEFAULTS))
+snapstart.register(app)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Answer one API Gateway, ALB or function URL event."""
-    return handle(app, event, context)
+    return handle_in_time(app, event, context)

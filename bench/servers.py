@@ -36,11 +36,23 @@ class Server:
         """Return the URL of a path on this server."""
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def worker_pid(self) -> int:
+        """Return the process ID of the (first) worker."""
+        pid = self.proc.pid
+        return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+    def worker_run_queue_ms(self) -> float:
+        """Return how long the worker's threads have waited for a CPU while runnable, in ms.
+
+        The kernel's schedstat run delay: on a shared machine, a tail that this explains is
+        other work's, not the server's.
+        """
+        tasks = Path(f"/proc/{self.worker_pid()}/task").iterdir()
+        return sum(int((task / "schedstat").read_text().split()[1]) for task in tasks) / 1e6
+
     def worker_rss_kib(self) -> int:
         """Return the (one) worker's resident set size in KiB (VmRSS)."""
-        pid = self.proc.pid
-        worker = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]
-        for line in Path(f"/proc/{worker}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.worker_pid()}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS in the worker's status")

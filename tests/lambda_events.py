@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 # AWS's published sample events, one per front door, kept with the tests (see events/README.md).
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
@@ -135,3 +136,52 @@ def alb_event(
         event["queryStringParameters"] = {k: v[-1] for k, v in query.items()}
         del event["multiValueQueryStringParameters"]
     return event
+
+
+DOORS = ("rest", "http", "function-url", "alb-multi-value", "alb-single-value")
+
+
+def door_event(
+    door: str,
+    *,
+    method: str = "GET",
+    path: str = "/echo",
+    query: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str | None] | None = None,
+    body: str | None = None,
+    base64: bool = False,
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """Return an event of one of DOORS; HTTP API and ALB header names go in lower case."""
+    staged = {"stage": stage} if stage else {}
+    if door == "rest":
+        return rest_event(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            base64=base64,
+            **staged,
+        )
+    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+    if door in ("http", "function-url"):
+        return http_event(
+            method=method,
+            raw_path=path,
+            raw_query=urlencode(query or {}, doseq=True),
+            headers=lowered,
+            body=body,
+            base64=base64,
+            function_url=door == "function-url",
+            **staged,
+        )
+    return alb_event(
+        multi_value=door == "alb-multi-value",
+        method=method,
+        path=path,
+        query=query,
+        headers=lowered,
+        body=body,
+        base64=base64,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 from bench.servers import black_hole as black_hole
 from bench.servers import free_port as free_port
 from bench.servers import server_settings as server_settings
+from userservice import create_app, db
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -153,18 +154,36 @@ def workers(master_pid: int) -> list[int]:
 class EmulatorServer:
     """The emulator's HTTP server (`fakesnow -s`) in a subprocess, driven by its PID."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log: Path | None = None) -> None:
         self.port = port
+        self.log = log  # where its output (uvicorn's access lines) goes, if kept
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the server (in-memory: a restart starts empty) and wait until it listens."""
-        self.proc = subprocess.Popen(
-            [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            if self.log:
+                out.close()  # type: ignore[union-attr]
         wait_for_port(self.port, self.proc)
+
+    def create_schema(self) -> None:
+        """Create the users table and its sequence, as `flask init-db` does on an account."""
+        app = create_app(server_settings(self.port))
+        with app.app_context():
+            db.create_schema()
+        db.get_from(app).close()
+
+    def logins(self) -> int:
+        """Count the logins the server has answered, from its access lines (needs a log)."""
+        assert self.log is not None, "start the server with a log to count logins"
+        return self.log.read_text().count("INFO:     Session login ")
 
     def kill(self) -> None:
         """Kill the server with SIGKILL, as a crash would."""

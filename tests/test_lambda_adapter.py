@@ -13,6 +13,7 @@ from flask import Flask, Response, redirect, request, url_for
 from lambda_events import (
     ALB_HOST,
     CONTEXT,
+    DOORS,
     EVENTS_DIR,
     HTTP_HOST,
     REST_HOST,
@@ -22,6 +23,7 @@ from lambda_events import (
     load,
     rest_event,
 )
+from lambda_events import door_event as any_door_event
 
 from userservice.lambda_adapter import handle
 
@@ -211,8 +213,6 @@ def test_sample_passes_the_pep_3333_validator(echo_app: Flask, name: str) -> Non
 
 # One builder for tests that run on every front door.
 
-DOORS = ["rest", "http", "function-url", "alb-multi-value", "alb-single-value"]
-
 
 def door_event(
     door: str,
@@ -224,23 +224,11 @@ def door_event(
     base64: bool = False,
 ) -> dict[str, Any]:
     """Return an event of the given front door for a request with no query string."""
-    if door == "rest":
-        headers = {"Content-Type": content_type}
-        return rest_event(method=method, path=path, headers=headers, body=body, base64=base64)
-    if door in ("http", "function-url"):
-        return http_event(
-            method=method,
-            raw_path=path,
-            headers={"content-type": content_type},
-            body=body,
-            base64=base64,
-            function_url=door == "function-url",
-        )
-    return alb_event(
-        multi_value=door == "alb-multi-value",
+    return any_door_event(
+        door,
         method=method,
         path=path,
-        headers={"content-type": content_type},
+        headers={"Content-Type": content_type},
         body=body,
         base64=base64,
     )

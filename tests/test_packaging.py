@@ -33,8 +33,11 @@ HERE = "{}.{}".format(*sys.version_info[:2])
 HERE_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 MIB = 1024 * 1024
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath")
+# SnapStart's hooks: the managed runtime ships the module (lambda_handler imports it).
+RUNTIME_MODULES = ("snapshot_restore_py.py",)
 NOT_SHIPPED = (
     *RUNTIME_PACKAGES,
+    "snapshot_restore_py",
     "gunicorn",
     "gevent",
     "greenlet",
@@ -68,7 +71,10 @@ sys.path[:0] = [task, runtime]
 import lambda_handler
 import snowflake.connector
 from snowflake.connector.options import installed_boto
-answer = lambda_handler.handler(json.load(sys.stdin), None)
+class Context:  # what Lambda passes; the handler reads the invocation's remaining time
+    aws_request_id = "probe"
+    get_remaining_time_in_millis = staticmethod(lambda: 30000)
+answer = lambda_handler.handler(json.load(sys.stdin), Context())
 allowed = (task, runtime, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
 files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
 outside = sorted(f for f in files if f and not f.startswith(allowed))
@@ -115,7 +121,7 @@ def runtime(tmp_path: Path) -> Path:
     """A folder holding only the packages the Lambda runtime ships, taken from this venv."""
     folder = tmp_path / "runtime"
     folder.mkdir()
-    for name in RUNTIME_PACKAGES:
+    for name in (*RUNTIME_PACKAGES, *RUNTIME_MODULES):
         (folder / name).symlink_to(Path(sysconfig.get_paths()["purelib"]) / name)
     return folder
 
@@ -257,6 +263,13 @@ def test_sam_function_runs_lambda_handler_on_python312_arm64_from_the_zip():
     assert "handler" in defined
     assert (function["Runtime"], function["Architectures"]) == ("python3.12", ["arm64"])
     assert function["CodeUri"] == "build/lambda.zip"
+
+
+def test_sam_function_turns_snapstart_on_for_the_published_versions_the_api_invokes():
+    function = template()["Resources"]["Function"]["Properties"]
+
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert function["AutoPublishAlias"] == "live"
 
 
 def test_sam_function_sets_only_settings_the_service_reads():

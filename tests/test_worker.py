@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import gevent
 import gunicorn
 from gunicorn import util
 from gunicorn.http import wsgi
@@ -104,6 +105,14 @@ def test_gunicorn_writes_100_continue_from_the_flag_the_door_clears():
 
 def test_a_well_formed_version_gunicorn_refuses_is_a_tuple():
     assert "raise InvalidHTTPVersion(self.version)" in inspect.getsource(Request.parse_request_line)
+
+
+def test_asyncworkers_keep_alive_loop_calls_handle_request_once_per_request():
+    # worker.take_turns runs after each handle_request; if gunicorn served a connection's
+    # requests some other way, connections would stop taking turns.
+    source = inspect.getsource(AsyncWorker.handle)
+
+    assert source.count("self.handle_request(listener_name, req, client, addr)") == 2
     assert parameters(AsyncWorker.handle_request) == [
         "self",
         "listener_name",
@@ -117,3 +126,17 @@ def test_one_field_may_fill_the_header_block():
     settings = (ROOT / "gunicorn.conf.py").read_text()
 
     assert f"limit_request_field_size = {headblock.HEADER_BLOCK_LIMIT}" in settings
+
+    assert worker.ReadTimeoutWorker.handle_request is not GeventWorker.handle_request
+
+
+def test_take_turns_lets_every_ready_greenlet_run_before_it_returns():
+    # Without the yield the serving greenlet would go on first; gevent's hub runs the others.
+    order: list[str] = []
+    waiting = [gevent.spawn(order.append, f"other-{n}") for n in range(3)]
+    order.append("before")
+    worker.take_turns()
+    order.append("after")
+    gevent.joinall(waiting)
+
+    assert order == ["before", "other-0", "other-1", "other-2", "after"]

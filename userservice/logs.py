@@ -13,6 +13,8 @@ from flask import g, has_request_context, request
 # Attributes every LogRecord has; anything else was passed in `extra` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s%(fields)s"
+# One encoder for every line: json.dumps(default=...) would build a new one per call.
+_encode = json.JSONEncoder(default=str).encode
 
 
 class RequestContext(logging.Filter):
@@ -52,7 +54,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -78,6 +80,10 @@ def configure(level: str, fmt: str = "json") -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # Neither format writes the thread's or process's name: do not look them up per record
+    # (a greenlet lookup under gevent). gunicorn's own format does write the process ID.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     threading.excepthook = _log_thread_exception
 
 

@@ -16,7 +16,13 @@ from flask import Flask, current_app, g, has_app_context
 from ..errors import DatabaseBusy, DatabaseUnavailable, ServiceError
 from ..settings import Settings
 from . import emulator, queries
-from .connector import describe, is_busy, is_connection_error, snowflake_connector
+from .connector import (
+    close_connection,
+    describe,
+    is_busy,
+    is_connection_error,
+    snowflake_connector,
+)
 from .figures import RequestFigures
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -72,6 +78,14 @@ class Database:
         if self._emulator is not None:
             self._emulator.close()
 
+    def restart_pool(self) -> None:
+        """Close this process's pool and forget it: the next use starts a fresh pool."""
+        # Connections still lent out close as they come back; SnapStart's hooks call this.
+        with self._lock:
+            if self._pid == os.getpid():
+                self.close()
+            self._pool = self._emulator = None
+
     def _create_pool(self) -> ConnectionPool[Any]:
         s = self.settings
         connect = self._connect
@@ -94,6 +108,7 @@ class Database:
             # The connector's own flag: a connection closed under us is replaced unnoticed.
             is_closed=lambda conn: bool(conn.is_closed()),
             is_broken=is_connection_error,
+            close=close_connection,
             name="snowflake",
         )
 

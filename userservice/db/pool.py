@@ -85,6 +85,7 @@ class ConnectionPool(Generic[ConnT]):
         check: Callable[[ConnT], None] | None = None,
         is_closed: Callable[[ConnT], bool] | None = None,
         is_broken: Callable[[BaseException], bool] | None = None,
+        close: Callable[[ConnT], object] | None = None,
         name: str = "pool",
     ) -> None:
         _validate(
@@ -105,6 +106,7 @@ class ConnectionPool(Generic[ConnT]):
         # Reusing a broken connection hurts more than opening a new one, so by default
         # any error escaping the block retires the connection.
         self._is_broken: Callable[[BaseException], bool] = is_broken or (lambda _exc: True)
+        self._close: Callable[[ConnT], object] = close or (lambda conn: conn.close())
         self._name = name
         self._lock = threading.Lock()
         # Two conditions on one lock, so that wait() never swallows a notify() that was
@@ -374,7 +376,7 @@ class ConnectionPool(Generic[ConnT]):
 
     def _close_conn(self, conn: ConnT) -> None:
         try:
-            conn.close()
+            self._close(conn)
         except Exception as exc:
             # It is being thrown away either way; a failed close changes nothing for callers.
             log.debug("%s: closing a connection failed (%s)", self._name, type(exc).__name__)

@@ -1,0 +1,63 @@
+"""Answer a Lambda invocation before Lambda's deadline, whatever the database does."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from flask import Flask
+
+from . import hooks, problems
+from .errors import DatabaseUnavailable
+from .lambda_adapter import handle
+
+# Left for handing the answer back to the runtime before Lambda stops the function.
+MARGIN_SECONDS = 0.5
+TOO_LATE = "the invocation's deadline came before the database answered"
+
+
+def handle_in_time(app: Flask, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Run one event through app; answer 503 if the invocation would outrun its deadline.
+
+    The service's own bounds (pool wait, connector and statement timeouts) keep a request
+    within its time budget, but an invocation may have less time left than that (a short
+    function timeout, or a late start); past the deadline Lambda kills the environment and
+    the caller gets a bare 502. The event runs on a thread of its own; should it still be
+    running MARGIN_SECONDS before the deadline, a 503 problem with Retry-After goes back in
+    the front door's format, and the thread finishes (or fails) on its own.
+    """
+    remaining = context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["answer"] = handle(app, event, context)
+        except Exception as exc:  # handed to the runtime's thread, which reports it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="invocation", daemon=True)
+    worker.start()
+    worker.join(max(0.0, remaining))
+    if "error" in outcome:
+        raise outcome["error"]
+    if "answer" in outcome:
+        answer: dict[str, Any] = outcome["answer"]
+        return answer
+    return handle(_too_late(app), event, context)
+
+
+def _too_late(app: Flask) -> Any:
+    """Return a WSGI app that answers every request with the service's 503 problem."""
+
+    def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with app.request_context(environ):
+            hooks.start_request()
+            retry_after = app.config["SETTINGS"].db_retry_after
+            late = DatabaseUnavailable(TOO_LATE, retry_after=retry_after)
+            response = problems.handle_service_error(late)
+            response = hooks.finish_request(response)
+        return response(environ, start_response)
+
+    return answer
