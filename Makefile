@@ -49,7 +49,7 @@ test: $(STAMP) $(CHROMIUM) $(PODMAN)  ## Lint, type-check and run the whole suit
 	$(BIN)/pytest
 
 # Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
-bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth, tracing
+bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth, tracing and hostile input
 	$(BIN)/python -m bench.run
 	mkdir -p build
 	$(BIN)/python -m bench.lambda_cold_start | tee build/bench-lambda-cold-start.md
@@ -58,6 +58,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, sl
 	$(BIN)/python -m bench.slow_clients | tee build/bench-slow-clients.md
 	$(BIN)/python -m bench.auth_cost | tee build/bench-auth-cost.md
 	$(BIN)/python -m bench.trace_cost | tee build/bench-trace-cost.md
+	$(BIN)/python -m bench.hostile | tee build/bench-hostile.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,9 @@ graceful_timeout = _settings.gunicorn_timeout
 # In the gevent worker this bounds both an idle keep-alive connection and the time a client
 # may take to send a request's headers (a total, so trickled headers are cut too).
 keepalive = _settings.read_timeout
+# One field may fill the whole header block (userservice/headblock.py's HEADER_BLOCK_LIMIT,
+# which the worker enforces in total): a token over 8 KB then reaches the app and is a 401.
+limit_request_field_size = 65536
 # Each worker builds its own app and pool: a pool made before the fork would share sockets.
 preload_app = False
 # gunicorn 27's control socket lives at ~/.gunicorn/gunicorn.ctl, shared by every gunicorn

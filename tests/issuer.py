@@ -17,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from servers import free_port, wait_for_port
+from servers import emulator_env, free_port, gunicorn, wait_for_port
 
 from userservice import create_app, db
 from userservice.settings import Settings
@@ -59,6 +59,19 @@ def issuer_and_app(folder: Path) -> Iterator[tuple[Issuer, Flask]]:
         yield issuer, app
     finally:
         db.get_from(app).close()
+        issuer.stop()
+
+
+@contextmanager
+def issuer_and_gunicorn(folder: Path) -> Iterator[tuple[Issuer, int]]:
+    """Run an issuer, and gunicorn on default settings serving an app that trusts it."""
+    issuer = Issuer(folder / "issuer")
+    issuer.start()
+    port = free_port()
+    try:
+        with gunicorn(port, emulator_env(folder / "emulator", **issuer.env())):
+            yield issuer, port
+    finally:
         issuer.stop()
 
 

@@ -55,6 +55,12 @@ SAME = [
     ("𞤀@example.com", "𞤢@example.com"),  # Adlam
     ("x@MÜNCHEN.de", "x@xn--mnchen-3ya.de"),
     ("x@ΠΑΡΆΔΕΙΓΜΑ.gr", "x@παράδειγμα.gr"),
+    # A quoted local part that needs no quotes is the unquoted one (RFC 5321, section 4.1.2).
+    ('"ada"@quoted.example.com', "ada@quoted.example.com"),
+    ('"Ada.Lovelace"@quoted.example.org', "ada.lovelace@quoted.example.org"),
+    ('"a\\da"@quoted.example.net', "ADA@quoted.example.net"),
+    ('"o\'brien"@quoted.example.ie', "o'brien@quoted.example.ie"),
+    ('"a\\ b"@quoted.example.fr', '"A\\ B"@quoted.example.fr'),
 ]
 # Two addresses each, by decision: Unicode's default (locale-free) case folding keeps the
 # dotless ı apart from i, and IDNA 2008 keeps ß and ς in a domain (DNS knows them apart).
@@ -65,6 +71,9 @@ DIFFERENT = [
     ("x@ς.gr", "x@σ.gr"),
     ("x@ıvan.com", "x@ivan.com"),
     ("a.da@example.com", "ada@example.com"),
+    # Quotes that are needed keep the address apart from the one without the quoted space.
+    ('"a\\ b"@example.com', "ab@example.com"),
+    ('"a.b"@example.com', '"a..b"@example.com'),
 ]
 
 

@@ -411,14 +411,9 @@ CONTROL = "Must not contain control characters."
         (b'{"email": "new@example.com", "name": "A\\u007fB"}', {"name": [CONTROL]}),
         (b'{"email": "new@example.com", "name": "A\\u0085B"}', {"name": [CONTROL]}),
         (b'{"email": "new@example.com", "name": "A\\r\\nB"}', {"name": [CONTROL]}),
-        (
-            b'{"email": "new\\u0000@example.com", "name": "A"}',
-            {"email": ["Not a valid email address.", CONTROL]},
-        ),
-        (
-            b'{"email": "new\\ud800@example.com", "name": "A"}',
-            {"email": ["Not a valid email address.", CONTROL]},
-        ),
+        # One reason per field, the first check's: the cheap ones run first.
+        (b'{"email": "new\\u0000@example.com", "name": "A"}', {"email": [CONTROL]}),
+        (b'{"email": "new\\ud800@example.com", "name": "A"}', {"email": [CONTROL]}),
     ],
 )
 @pytest.mark.parametrize("method", ["POST", "PUT"])
@@ -850,6 +845,57 @@ def test_a_blank_name_or_one_with_bidi_controls_is_422_and_changes_nothing(
     response = send(api, method, ada, json={**VALID, "name": name})
 
     assert assert_problem(response, 422, "VALIDATION_ERROR")["errors"] == {"name": [message]}
+    assert everything(api) == before
+
+
+UNDEFINED = (
+    "Must not contain unassigned, private-use, noncharacter, tag or line or paragraph "
+    "separator characters."
+)
+# The probe's names that showed as nothing or broke a line, each with its reason.
+UNSHOWN_NAMES = {
+    "\U000e0001": UNDEFINED,
+    "Ada\U000e0041": UNDEFINED,
+    "\ufe0f": "Must contain a visible character.",
+    "\U000e0100": "Must contain a visible character.",
+    "\u17b4": "Must contain a visible character.",
+    "\U0001bca0": "Must contain a visible character.",
+    "\ufffc": "Must contain a visible character.",
+    "\uffff": UNDEFINED,
+    "Ada\ufdd0": UNDEFINED,
+    "\u0378": UNDEFINED,
+    "Ada\u2028Lovelace": UNDEFINED,
+    "Ada\u2029": UNDEFINED,
+    "\u0301\u0301": "Must contain a visible character.",
+}
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("name", UNSHOWN_NAMES)
+def test_a_name_that_shows_nothing_or_breaks_a_line_is_422_and_changes_nothing(
+    api, before, ada, method, name, assert_problem
+):
+    response = send(api, method, ada, json={**VALID, "name": name})
+
+    errors = assert_problem(response, 422, "VALIDATION_ERROR")["errors"]
+    assert errors == {"name": [UNSHOWN_NAMES[name]]}
+    assert everything(api) == before
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("field", ["email", "name"])
+def test_a_900000_character_field_is_refused_by_its_length_alone(
+    api, before, ada, method, field, assert_problem
+):
+    value = "a" * 900_000 + ("@example.com" if field == "email" else "")
+    response = send(api, method, ada, json={**VALID, field: value})
+
+    message = {
+        "email": "Longer than maximum length 255.",
+        "name": "Length must be between 1 and 255.",
+    }
+    errors = assert_problem(response, 422, "VALIDATION_ERROR")["errors"]
+    assert errors == {field: [message[field]]}
     assert everything(api) == before
 
 

@@ -14,12 +14,16 @@ from pathlib import Path
 import gevent
 import gunicorn
 from gunicorn import util
+from gunicorn.http import wsgi
+from gunicorn.http.body import ChunkedReader
+from gunicorn.http.message import Message, Request
+from gunicorn.http.parser import RequestParser
 from gunicorn.http.wsgi import Response
 from gunicorn.workers.base import Worker
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from userservice import worker
+from userservice import headblock, worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +71,42 @@ def test_start_response_is_bound_to_a_response_that_can_force_close():
     assert "self.must_close" in inspect.getsource(Response.should_close)
 
 
+# headblock.py and door.py (the door's rules) reach these.
+
+
+def test_request_parsers_build_their_mesg_class_and_the_head_is_read_through_read_into():
+    assert RequestParser.mesg_class in (Request, headblock.LinearHeadRequest)
+    assert "self.mesg_class(self.cfg, self.unreader" in inspect.getsource(RequestParser.__next__)
+    assert parameters(Request.read_into) == ["self", "unreader", "buf", "stop"]
+    python_parser = inspect.getsource(Request._parse_python)
+    assert "self.read_into(unreader, buf)" in python_parser
+    assert "len(data) > self.max_buffer_headers" in python_parser
+    assert "self.max_buffer_headers" in inspect.getsource(Message.__init__)
+    # The trailer section of a chunked body is bounded by the same figure.
+    assert '"max_buffer_headers"' in inspect.getsource(ChunkedReader.__init__)
+
+
+def test_installing_the_linear_head_makes_parsers_build_it():
+    try:
+        headblock.install()
+        assert RequestParser.mesg_class is headblock.LinearHeadRequest
+    finally:
+        RequestParser.mesg_class = Request
+
+
+def test_gunicorn_writes_100_continue_from_the_flag_the_door_clears():
+    create = inspect.getsource(wsgi.create)
+
+    assert "if req._expected_100_continue:" in create
+    assert 'sock.send(b"HTTP/1.1 100 Continue\\r\\n\\r\\n")' in create
+    assert '"wsgi.input": req.body' in inspect.getsource(wsgi.default_environ)
+    assert "self._expected_100_continue = True" in inspect.getsource(Message._apply_header_policy)
+
+
+def test_a_well_formed_version_gunicorn_refuses_is_a_tuple():
+    assert "raise InvalidHTTPVersion(self.version)" in inspect.getsource(Request.parse_request_line)
+
+
 def test_asyncworkers_keep_alive_loop_calls_handle_request_once_per_request():
     # worker.take_turns runs after each handle_request; if gunicorn served a connection's
     # requests some other way, connections would stop taking turns.
@@ -80,6 +120,13 @@ def test_asyncworkers_keep_alive_loop_calls_handle_request_once_per_request():
         "sock",
         "addr",
     ]
+
+
+def test_one_field_may_fill_the_header_block():
+    settings = (ROOT / "gunicorn.conf.py").read_text()
+
+    assert f"limit_request_field_size = {headblock.HEADER_BLOCK_LIMIT}" in settings
+
     assert worker.ReadTimeoutWorker.handle_request is not GeventWorker.handle_request
 
 

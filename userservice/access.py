@@ -9,6 +9,7 @@ from flask import Flask, Response, current_app, request
 
 from . import auth, metrics, tracing
 from .db import RequestFigures
+from .problems import quoted_path
 
 EXTENSION_KEY = "userservice.access"
 access_log = logging.getLogger("userservice.access")
@@ -47,7 +48,7 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
             "request_id": request_id,
             "method": request.method,
             "route": route,
-            "path": request.path,
+            "path": quoted_path(request.path),
             "status": response.status_code,
             **caller,
             **figures,

@@ -1,4 +1,4 @@
-"""Decide when two spellings are one email address: the key that uniqueness compares.
+r"""Decide when two spellings are one email address: the key that uniqueness compares.
 
 The local part is NFKC-normalised and case-folded (Unicode default case folding, locale-free:
 `ß` folds to `ss`, final `ς` to `σ`, `ﬁ` to `fi`). The dotless `ı` and the dotted `İ` are
@@ -7,17 +7,27 @@ would pair them, and a key must not depend on a locale). The domain is mapped wi
 (UTS 46, non-transitional, as browsers and registries now do) to its ASCII form: `bücher.de`
 and `xn--bcher-kva.de` are one domain, while `straße.de` and `strasse.de` are two, as DNS
 knows them.
+
+A quoted local part (RFC 5321's Quoted-string) whose text needs no quotes is the same mailbox
+as that text unquoted: `"ada"@x.io` and `"a\da"@x.io` are `ada@x.io`. One that needs them
+(`"a b"@x.io`) keeps them, its quoted pairs written the one shortest way.
 """
 
 # ruff: noqa: RUF002  (the docstring names look-alike letters on purpose)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import idna
 
 __all__ = ["UnusableDomain", "email_key"]
+
+# RFC 5321's Dot-string, widened to UTF-8 characters by RFC 6531: what needs no quotes.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 
 class UnusableDomain(ValueError):
@@ -29,7 +39,17 @@ def email_key(address: str) -> str:
     local, at, domain = address.rpartition("@")
     if not (local and at and domain):
         raise ValueError("Not an address: it needs a local part, an @ and a domain.")
-    return f"{_fold(local)}@{_ascii(domain)}"
+    return f"{_fold(_unquoted(local))}@{_ascii(domain)}"
+
+
+def _unquoted(local: str) -> str:
+    """Write a quoted local part without its quotes when its text needs none."""
+    if len(local) < 2 or not (local.startswith('"') and local.endswith('"')):
+        return local
+    text = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    if _DOT_STRING.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _fold(local: str) -> str:

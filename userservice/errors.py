@@ -131,6 +131,13 @@ class MalformedBody(ServiceError):
     public_detail = "The request body's chunked framing is malformed."
 
 
+class IncompleteBody(ServiceError):
+    """The body ended before its Content-Length: the client closed or half-closed mid-body."""
+
+    status, code = 400, "INCOMPLETE_BODY"
+    public_detail = "The request body ended before its Content-Length."
+
+
 class BodyTimeout(ServiceError):
     """The client stopped sending its body for longer than READ_TIMEOUT."""
 
@@ -147,6 +154,11 @@ class Unauthenticated(ServiceError):
     def headers(self) -> dict[str, str]:
         """Name the scheme the client must use."""
         return {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
+# Far above any issuer's real tokens, far below what would cost to parse (auth/verifier.py
+# refuses a longer one, and the door one too long for the header block, worker.py).
+MAX_TOKEN_LENGTH = 8192
 
 
 class InvalidToken(ServiceError):

@@ -1,4 +1,11 @@
-"""Check each request's line and read its body before its view runs: no bytes left behind."""
+"""Check each request's line and read its body before its view runs: no bytes left behind.
+
+Exactly one answer per request: the body is read (its framing settled) before anything that
+may refuse the request, so a refusal never leaves bytes that the server would read as a second
+request. Whatever answers before the body is read (the one exception is a client that waits
+for `100 Continue`, whose body is read only once its token has passed) makes the server close
+the connection after the answer (must_close).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,29 @@ from werkzeug.exceptions import (
 )
 from werkzeug.exceptions import NotImplemented as NotImplementedCoding
 
-from .errors import BodyTimeout, MalformedBody, MissingHost, UnsupportedMediaType
+from .errors import BodyTimeout, IncompleteBody, MalformedBody, MissingHost, UnsupportedMediaType
+
+# Set in the WSGI environ when the connection must close after the answer: the server reads
+# it (worker.py, through must_close), since an app may not send hop-by-hop headers itself.
+CLOSE_AFTER = "userservice.close_after"
+# Set once the whole body has been read.
+BODY_READ = "userservice.body_read"
+
+
+def must_close(environ: dict[str, object]) -> bool:
+    """Tell the server whether to close the connection after this request's answer."""
+    if environ.get(CLOSE_AFTER):
+        return True
+    has_body = str(environ.get("CONTENT_LENGTH") or "0") != "0" or bool(
+        environ.get("HTTP_TRANSFER_ENCODING")
+    )
+    return has_body and not environ.get(BODY_READ)
+
+
+def waits_for_continue() -> bool:
+    """Tell whether the client waits for `100 Continue` before it sends the body."""
+    expect = request.headers.get("Expect", "").strip().lower()
+    return expect == "100-continue" and request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
 
 
 def check_request_line() -> None:
@@ -28,10 +57,22 @@ def check_request_line() -> None:
 def read_body() -> None:
     """Read the whole body, within MAX_CONTENT_LENGTH, before the view runs.
 
+    A client that waits for `100 Continue` sends its body only once asked (the server asks
+    on the first read): its body is read after the token check (views.py calls read_now),
+    so a refused call costs no upload.
+
     A body the view never reads (a GET or DELETE sent with one) would otherwise be left to
     the server to discard after the response: a malformed one then earns a second, unasked
     answer on the same connection. Read here, every framing error has one answer, this one.
     """
+    if not waits_for_continue():
+        read_now()
+
+
+def read_now() -> None:
+    """Read the whole body now, once (the users routes call it after the token check)."""
+    if request.environ.get(BODY_READ):
+        return
     try:
         data = request.get_data(cache=True)
     except ClientDisconnected as error:
@@ -46,9 +87,25 @@ def read_body() -> None:
         # Whatever else the server's body reader raises (gunicorn's InvalidChunkSize,
         # ChunkMissingTerminator, InvalidHeader for a trailer) means the framing is broken.
         raise MalformedBody() from None
+    _refuse_incomplete(len(data))
     if data:  # an empty body is within every limit
         _refuse_oversized_stream(len(data))
+    request.environ[BODY_READ] = True
     _refuse_codings()
+
+
+def _refuse_incomplete(size: int) -> None:
+    """Refuse a body shorter than its Content-Length (RFC 9112, section 8): never process it.
+
+    gunicorn's body reader returns what it has when the peer closes or half-closes the
+    connection before the declared length (its LengthReader stops at end of file without
+    complaint), so a short body would otherwise be parsed and, if it happens to be valid JSON,
+    written.
+    """
+    declared = request.content_length
+    if declared is not None and size < declared:
+        request.environ[CLOSE_AFTER] = True
+        raise IncompleteBody()
 
 
 def _refuse_oversized_stream(size: int) -> None:
@@ -81,5 +138,5 @@ def _refuse_codings() -> None:
 
 def init_app(app: Flask) -> None:
     """Check every request before its view (register after the request-ID hook)."""
-    app.before_request(check_request_line)
     app.before_request(read_body)
+    app.before_request(check_request_line)

@@ -12,6 +12,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 
 from .errors import ServiceError
 
+# As much of a path as a problem document's `instance` or a log line quotes.
+QUOTED_PATH = 40
+
 PROBLEM_JSON = "application/problem+json"
 # Bounds on a 422's `errors`, so that its size does not follow the request's.
 MAX_FIELDS = 20
@@ -44,6 +47,15 @@ def problem(
     )
 
 
+def quoted_path(path: str) -> str:
+    """Return a path as answers and log lines quote it: cut to QUOTED_PATH characters.
+
+    Every route's path is shorter (/api/v1/users/ and a 19-digit id is 33); a longer one may
+    carry what a client should never have put in a URL, such as a token.
+    """
+    return path if len(path) <= QUOTED_PATH else path[:QUOTED_PATH] + "..."
+
+
 def problem_body(
     status: int, code: str, detail: str, instance: str, request_id: str | None
 ) -> dict[str, Any]:
@@ -53,7 +65,7 @@ def problem_body(
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "instance": instance,
+        "instance": quoted_path(instance),
         "code": code,
         "request_id": request_id,
     }

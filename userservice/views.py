@@ -7,13 +7,15 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from . import auth, idempotency, users
+from . import auth, framing, idempotency, users
 from .api import Blueprint
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
 # Every users call shows its token first: before any argument parsing or database work.
 blp.before_request(auth.authenticate)
+# A client waiting for `100 Continue` is asked for its body only now (framing.py).
+blp.before_request(framing.read_now)
 blp.after_request(auth.audit)
 blp.after_request(idempotency.finish)
 

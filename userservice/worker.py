@@ -29,9 +29,11 @@ from typing import Any
 
 import gevent
 from gunicorn import util
+from gunicorn.http.errors import InvalidHTTPVersion
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
+from . import door, framing, headblock
 from .hooks import new_request_id
 from .problems import PROBLEM_JSON, problem_body
 
@@ -68,7 +70,10 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         """Redact gunicorn's log lines in this worker, then serve (gevent patches first)."""
+        # RedactRequests reads gunicorn's own message and arguments, so it comes first.
+        logging.getLogger("gunicorn.error").addFilter(door.RedactRequests())
         logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
+        headblock.install()
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
@@ -78,6 +83,7 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
         """Serve one request of a connection, then let the other connections take a turn."""
+        _at_the_door(req, sock)
         super().handle_request(listener_name, req, sock, addr)
         take_turns()
 
@@ -95,21 +101,18 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         """
         page = _Page()
         super().handle_error(req, page, addr, exc)
-        status = int(page.written.split(b" ", 2)[1]) if page.written else 500
-        detail = HTTPStatus(status).description if status == 500 else _redacted(str(exc))
+        given = int(page.written.split(b" ", 2)[1]) if page.written else 500
+        refused = door.refusal(exc, given)
         request_id = new_request_id()
-        body = problem_body(
-            status,
-            HTTPStatus(status).name,
-            detail,
-            getattr(req or getattr(exc, "req", None), "path", None) or "/",
-            request_id,
-        )
+        path = door.safe_path(req or getattr(exc, "req", None))
+        self.log.warning("refused a request to %s: %d %s", path, refused.status, refused.detail)
+        body = problem_body(refused.status, refused.code, refused.detail, path, request_id)
         content = json.dumps(body).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in refused.headers.items())
         head = (
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
-            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(content)}\r\n"
-            f"X-Request-ID: {request_id}\r\n\r\n"
+            f"HTTP/1.1 {refused.status} {HTTPStatus(refused.status).phrase}\r\n"
+            f"Connection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
+            f"Content-Length: {len(content)}\r\nX-Request-ID: {request_id}\r\n{extra}\r\n"
         )
         try:
             util.write_nonblock(client, head.encode() + content)
@@ -118,6 +121,14 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         # Unread request bytes would turn a plain close into a reset that can destroy the
         # answer before the client reads it (RFC 9112, section 9.6).
         util.close_graceful(client)
+
+
+def _at_the_door(req: Any, sock: Any) -> None:
+    """Refuse HTTP versions but 1.0 and 1.1; send `100 Continue` on the body's first read."""
+    if door.refuses_version(req):
+        # Answered by handle_error, as gunicorn's own refusals are (505, then close).
+        raise InvalidHTTPVersion(tuple(req.version))
+    door.continue_on_read(req, sock)
 
 
 def take_turns() -> None:
@@ -145,7 +156,7 @@ def _closing(app: Any) -> Any:
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
         def start(status: str, headers: Any, exc_info: Any = None) -> Any:
             failed = getattr(environ["wsgi.input"], "failed", False)
-            if failed or status[:3] in UNREAD_BODY_STATUSES:
+            if failed or framing.must_close(environ) or status[:3] in UNREAD_BODY_STATUSES:
                 start_response.__self__.force_close()
             return start_response(status, headers, exc_info)
 

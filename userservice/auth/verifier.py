@@ -1,17 +1,15 @@
 """Verify bearer tokens: JWTs signed by the issuer's keys, for this audience, not expired.
 
-PyJWT checks each token against the key set (auth/jwks.py): the algorithm from the allow-list only,
-`iss`, `aud` and `exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
+auth/tokenparts.py first reads the header and claims strictly, within bounds; then PyJWT checks
+the token against the key set (auth/jwks.py): the algorithm from the allow-list only, `iss`,
+`aud` and `exp` required, `nbf` and `iat` honoured with AUTH_LEEWAY. A token verified
 once is remembered (by its SHA-256) until it expires or its key changes: clients send the
 same token for its whole life, and checking a signature again proves nothing new.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -19,14 +17,12 @@ from typing import Any
 
 import jwt
 
-from ..errors import AuthUnavailable, InvalidToken
+from ..errors import MAX_TOKEN_LENGTH, AuthUnavailable, InvalidToken
 from ..settings import DEV_ISSUER, Settings
-from . import devkey
+from . import devkey, tokenparts
 from .caller import Caller
 from .jwks import HttpLoader, KeySet, KeysUnavailable, UnknownKey
 
-# Far above any issuer's real tokens, far below what would cost to parse.
-MAX_TOKEN_LENGTH = 8192
 # Verified tokens remembered per process; each entry is a digest and a few small objects.
 REMEMBERED = 1024
 # Most specific first: several of PyJWT's errors subclass others.
@@ -38,9 +34,10 @@ REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidSignatureError, "The token's signature does not verify."),
     (jwt.InvalidAlgorithmError, "The token's algorithm is not allowed."),
     (jwt.InvalidIssuedAtError, "The token's iat is not a number."),
-    (jwt.DecodeError, "The token is malformed."),
+    (jwt.DecodeError, tokenparts.MALFORMED),
 )
-MALFORMED = "The token is malformed."
+# What else PyJWT or cryptography may raise on a token's bytes: malformed, whatever the cause.
+MALFORMED_ERRORS = (ArithmeticError, LookupError, RecursionError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -92,8 +89,9 @@ class Verifier:
 
     def _check(self, token: str) -> _Verified:
         """Verify the token in full: its key, signature and claims."""
-        algorithm, kid = _header(token)
-        if algorithm not in self._algorithms:
+        header = tokenparts.read(token)[0]
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise InvalidToken("The token's algorithm is not allowed.")
         if not isinstance(kid, str):
             raise InvalidToken("The token names no key (kid).")
@@ -114,20 +112,10 @@ class Verifier:
             raise AuthUnavailable(str(exc), retry_after=exc.retry_after) from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None
-        caller = Caller(_text(claims.get("sub")), _client(claims), _scopes(claims))
+        except MALFORMED_ERRORS:
+            raise InvalidToken(tokenparts.MALFORMED) from None
+        caller = Caller(claims.get("sub"), _client(claims), tokenparts.scopes(claims))
         return _Verified(caller, kid, algorithm, key, float(claims["exp"]))
-
-
-def _header(token: str) -> tuple[Any, Any]:
-    """Read the algorithm and key ID from the header, to choose the key; PyJWT parses it all."""
-    segment = token.partition(".")[0]
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
-        raise InvalidToken(MALFORMED) from None
-    if not isinstance(header, dict):
-        raise InvalidToken(MALFORMED)
-    return header.get("alg"), header.get("kid")
 
 
 def _reason(exc: jwt.PyJWTError) -> str:
@@ -137,25 +125,11 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return next((text for kind, text in REASONS if isinstance(exc, kind)), "The token is invalid.")
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _client(claims: dict[str, Any]) -> str | None:
     """Return the client the token was issued to: `client_id` (OAuth) or `azp` (OpenID)."""
-    return _text(claims.get("client_id")) or _text(claims.get("azp"))
-
-
-def _scopes(claims: dict[str, Any]) -> frozenset[str]:
-    """Return the granted scopes, from `scope` (a string) or `scp` (a list or a string)."""
-    granted: set[str] = set()
-    for claim in ("scope", "scp"):
-        value = claims.get(claim)
-        if isinstance(value, str):
-            granted.update(value.split())
-        elif isinstance(value, list):
-            granted.update(item for item in value if isinstance(item, str))
-    return frozenset(granted)
+    # Both are strings when present (tokenparts.read checked them).
+    client: str | None = claims.get("client_id") or claims.get("azp")
+    return client
 
 
 def build(settings: Settings) -> Verifier:
