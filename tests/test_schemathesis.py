@@ -9,6 +9,7 @@ examples per operation keep a run repeatable and under a minute or so.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -21,6 +22,8 @@ from userservice.auth import devkey
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
+
+TESTS = Path(__file__).resolve().parent
 
 SEED = 20261126
 MAX_EXAMPLES = 200
@@ -76,8 +79,12 @@ def schemathesis(port, tmp_path, token: str) -> subprocess.CompletedProcess[str]
         f"--report-json-path={REPORTS / 'report.json'}",
         f"--report-ndjson-path={tmp_path / 'events.ndjson'}",
     ]
-    # In tmp_path, so schemathesis's own cache stays out of the repository.
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    # The hooks module (tests/schemathesis_hooks.py) keeps generated names within what the
+    # spec's pattern can class. In tmp_path, so schemathesis's own cache stays out of the repo.
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(TESTS)}
+    return subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def answered(events: Path) -> set[tuple[str, str, int]]:
