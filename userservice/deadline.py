@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,7 +38,10 @@ def handle_in_time(app: Flask, event: Mapping[str, Any], context: Any) -> dict[s
         except Exception as exc:  # handed to the runtime's thread, which reports it
             outcome["error"] = exc
 
-    worker = threading.Thread(target=run, name="invocation", daemon=True)
+    # The caller's context (its current span: the ADOT layer's invocation span) goes along.
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(run,), name="invocation", daemon=True
+    )
     worker.start()
     worker.join(max(0.0, remaining))
     if "error" in outcome:
