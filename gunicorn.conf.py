@@ -10,12 +10,15 @@ from typing import Any
 
 from userservice import db, logs
 from userservice.db import emulator
+from userservice.db.credentials import Credentials
 from userservice.settings import Settings, StartupError
 
 try:
     _settings = Settings.from_env()
     if _settings.use_emulator:  # before binding: a second `make run` names the first
         emulator.check_free(_settings.emulator_data_dir, _settings.snowflake_database)
+    else:  # in the master, before the fork: each worker would print it, and race to stop
+        Credentials(_settings)
 except StartupError as exc:
     exc.exit()  # one line, not "Failed to read config file" over a traceback
 

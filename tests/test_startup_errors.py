@@ -67,6 +67,33 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(tmp_path):
     )
 
 
+def test_an_unreadable_key_stops_gunicorn_with_one_line_before_any_worker_forks():
+    # Against Snowflake, WEB_CONCURRENCY (2) workers: each would print the line, and the
+    # master, stopped by the first, would race the second into a HaltServer traceback.
+    env = {
+        "ENVIRONMENT": "production",
+        "PORT": str(free_port()),
+        "SNOWFLAKE_ACCOUNT": "acct",
+        "SNOWFLAKE_USER": "u",
+        "SNOWFLAKE_WAREHOUSE": "w",
+        "SNOWFLAKE_HOST": "127.0.0.1",
+        "SNOWFLAKE_PORT": "1",
+        "SNOWFLAKE_PRIVATE_KEY_FILE": "/nonexistent/key.pem",
+        "AUTH_ISSUER": "http://127.0.0.1:1/",
+        "AUTH_AUDIENCE": "a",
+        "AUTH_JWKS_URL": "http://127.0.0.1:1/jwks",
+    }
+    line = (
+        "userservice: cannot start: SNOWFLAKE_PRIVATE_KEY_FILE cannot be read"
+        " (No such file or directory)\n"
+    )
+
+    for _ in range(5):
+        result = run(GUNICORN, env)
+
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", line)
+
+
 def test_a_bad_setting_stops_the_flask_cli_with_one_line(tmp_path):
     result = run(INIT_DB, emulator_env(tmp_path, DB_POOL_TIMEOUT="soon"))
 

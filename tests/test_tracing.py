@@ -27,6 +27,7 @@ from servers import ROOT
 
 from userservice import db
 from userservice.auth import devkey
+from userservice.deadline import handle_in_time
 from userservice.lambda_adapter import handle
 
 USERS = "/api/v1/users"
@@ -230,3 +231,28 @@ def test_with_no_sdk_the_trace_still_continues_and_nothing_is_exported():
     assert continued.group(2) != CALLER_SPAN
     assert (new.group(1) != TRACE_ID, new.group(3)) == (True, "00")
     assert not [m for m in modules if m.startswith("opentelemetry.sdk")]
+
+
+def test_on_lambda_the_server_span_is_a_child_of_the_invocation_span(app, exporter):
+    outer_tracer = trace.get_tracer("adot-layer")
+    with outer_tracer.start_as_current_span("invocation") as outer:
+        answer = handle_in_time(app, rest_event(path=f"{USERS}/7"), CONTEXT)
+    invocation = outer.get_span_context()
+
+    assert answer["statusCode"] == 404
+    spans = by_start(exporter.get_finished_spans())
+    assert [s.name for s in spans] == ["invocation", "GET /api/v1/users/<id:user_id>", "get_user"]
+    _, server, statement = spans
+    trace_id, server_id, parent = hex_ids(server)
+    assert (trace_id, parent) == (f"{invocation.trace_id:032x}", f"{invocation.span_id:016x}")
+    assert hex_ids(statement)[::2] == (trace_id, server_id)
+
+
+def test_a_traceparent_wins_over_the_invocation_span(app, exporter):
+    with trace.get_tracer("adot-layer").start_as_current_span("invocation"):
+        handle_in_time(
+            app, rest_event(path=f"{USERS}/7", headers={"traceparent": TRACEPARENT}), CONTEXT
+        )
+
+    server = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert hex_ids(server)[::2] == (TRACE_ID, CALLER_SPAN)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
+from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from . import auth, metrics, tracing
 from .db import RequestFigures
@@ -13,6 +15,33 @@ from .problems import quoted_path
 
 EXTENSION_KEY = "userservice.access"
 access_log = logging.getLogger("userservice.access")
+
+
+@dataclass(slots=True)
+class Handoff:
+    """One Lambda invocation's single access line, between its thread and the deadline."""
+
+    request_id: str | None = None
+    trace: tracing.RequestTrace | None = None
+    abandoned: bool = False
+    recorded: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self) -> bool:
+        """Claim the access line for the request's own answer, unless the deadline has."""
+        with self.lock:
+            self.recorded = not self.abandoned
+            return self.recorded
+
+    def abandon(self) -> bool:
+        """Claim the access line for the deadline's 503, unless the answer has."""
+        with self.lock:
+            self.abandoned = not self.recorded
+            return self.abandoned
+
+
+# Set only on the thread that serves a Lambda invocation under its deadline (deadline.py).
+HANDOFF: contextvars.ContextVar[Handoff | None] = contextvars.ContextVar("handoff", default=None)
 
 
 class ColdStart:
@@ -27,7 +56,18 @@ class ColdStart:
 
 
 def record(response: Response, request_id: str, elapsed: float, spent: RequestFigures) -> None:
-    """Log the access line of a finished request and emit its metrics."""
+    """Log the access line of a finished request and emit its metrics.
+
+    A request whose invocation the deadline already answered gets a warning instead: one
+    access line and one metrics record per request.
+    """
+    handoff = HANDOFF.get()
+    if handoff is not None and not handoff.record():
+        access_log.warning(
+            "abandoned after deadline",
+            extra={"request_id": request_id, "status": response.status_code},
+        )
+        return
     settings = current_app.config["SETTINGS"]
     on_lambda = "lambda.context" in request.environ
     # Work done only for a reader: skipped when the access line is off and no metrics are sent.
@@ -66,6 +106,13 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
         metrics.emit_request(
             route, response.status_code, figures, spent.pool_timeouts, cold_start, caller
         )
+
+
+def publish() -> None:
+    """Hand the request's ID and trace to the deadline, should it answer for the request."""
+    handoff = HANDOFF.get()
+    if handoff is not None:
+        handoff.request_id, handoff.trace = g.request_id, g.get("trace")
 
 
 def init_app(app: Flask) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from flask import Flask
+from flask import Flask, g
 
-from . import hooks, problems
+from . import access, hooks, problems, tracing
 from .errors import DatabaseUnavailable
 from .lambda_adapter import handle
 
@@ -30,6 +31,7 @@ def handle_in_time(app: Flask, event: Mapping[str, Any], context: Any) -> dict[s
     """
     remaining = context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
     outcome: dict[str, Any] = {}
+    handoff = access.Handoff()
 
     def run() -> None:
         try:
@@ -37,27 +39,41 @@ def handle_in_time(app: Flask, event: Mapping[str, Any], context: Any) -> dict[s
         except Exception as exc:  # handed to the runtime's thread, which reports it
             outcome["error"] = exc
 
-    worker = threading.Thread(target=run, name="invocation", daemon=True)
+    # The caller's context (its current span: the ADOT layer's invocation span) goes along.
+    carried = contextvars.copy_context()
+    carried.run(access.HANDOFF.set, handoff)
+    worker = threading.Thread(target=carried.run, args=(run,), name="invocation", daemon=True)
     worker.start()
     worker.join(max(0.0, remaining))
+    if "answer" not in outcome and not handoff.abandon():
+        worker.join(MARGIN_SECONDS / 2)  # it has logged its answer: only the reply is left
     if "error" in outcome:
         raise outcome["error"]
     if "answer" in outcome:
         answer: dict[str, Any] = outcome["answer"]
         return answer
-    return handle(_too_late(app), event, context)
+    return handle(_too_late(app, handoff), event, context)
 
 
-def _too_late(app: Flask) -> Any:
-    """Return a WSGI app that answers every request with the service's 503 problem."""
+def _too_late(app: Flask, handoff: access.Handoff) -> Any:
+    """Return a WSGI app that answers with the service's 503 problem, as the request it ends.
+
+    The answer carries the abandoned request's ID and trace (its log lines, traceresponse).
+    """
 
     def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with app.request_context(environ):
             hooks.start_request()
+            g.request_id = handoff.request_id or g.request_id
+            if handoff.trace is None:
+                tracing.start()
+            else:  # the span is the request's thread's to end
+                given = handoff.trace
+                g.trace = tracing.RequestTrace(given.trace_id, given.span_id, given.flags)
             retry_after = app.config["SETTINGS"].db_retry_after
             late = DatabaseUnavailable(TOO_LATE, retry_after=retry_after)
             response = problems.handle_service_error(late)
-            response = hooks.finish_request(response)
+            response = tracing.finish(hooks.finish_request(response))
         return response(environ, start_response)
 
     return answer

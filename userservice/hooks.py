@@ -26,6 +26,7 @@ def start_request() -> None:
     g.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
     g.started = time.perf_counter()
     g.figures = RequestFigures()
+    access.publish()
 
 
 def new_request_id() -> str:

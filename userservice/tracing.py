@@ -86,8 +86,12 @@ def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
 
 
 def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
-    """Open the request's server span in the SDK's tracer, and make it the current span."""
-    parent = context.Context()
+    """Open the request's server span in the SDK's tracer, and make it the current span.
+
+    Its parent is the caller's span when a valid traceparent came (the W3C parent wins), else
+    the span already current (the ADOT layer's invocation span on Lambda), else none.
+    """
+    parent = context.get_current()
     if caller is not None:
         trace_id, parent_id, flags = caller
         state = TraceState.from_header([request.headers.get("tracestate", "")])
