@@ -29,7 +29,7 @@ def measure(
     """Serve `module` with one gthread worker and measure GET (or POST) with wrk."""
     args = ["--workers=1", "--worker-class=gthread", f"--threads={threads}", "--keep-alive=5"]
     args += ["--log-level=warning", f"{module}:app"]
-    with servers.gunicorn(args, env, log, GET_PATH) as server:
+    with servers.gunicorn(env, log, args=args, probe=GET_PATH) as server:
         url = server.url(POST_PATH if post else GET_PATH)
         script = "post.lua" if post else None
         run = load.wrk(url, connections=connections, seconds=SECONDS, script=script)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,8 +14,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from servers import free_port, wait_for_port
 
+from bench.servers import ServerProcess, free_port
 from userservice import create_app, db
 from userservice.settings import Settings
 
@@ -77,7 +74,8 @@ class Issuer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.jwks_url = f"{self.url}/jwks.json"
         self.keys: dict[str, PrivateKey] = {}
-        self.proc: subprocess.Popen[bytes] | None = None
+        argv = [sys.executable, str(HERE / "jwks_server.py"), str(self.port), str(folder)]
+        self.server = ServerProcess(argv, self.port)
         self.add_key("rsa-1", rsa.generate_private_key(public_exponent=65537, key_size=2048))
         self.add_key("ec-1", ec.generate_private_key(ec.SECP256R1()))
         (folder / "openid-configuration.json").write_text(
@@ -147,24 +145,15 @@ class Issuer:
 
     def start(self) -> None:
         """Start the key set server and wait until it listens."""
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "jwks_server.py"), str(self.port), str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, self.proc)
+        self.server.start()
 
     def stop(self) -> None:
         """Kill the server by its PID: the port refuses connections from now on."""
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        self.server.kill()
 
     def pause(self) -> None:
         """Freeze the server with SIGSTOP: connections are accepted but never answered."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.server.pause()
 
     def requests(self, path: str = "/jwks.json") -> int:
         """Return how many requests for this path the server received."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import jwt
 import pytest
 from issuer import CHALLENGE, ROUTES, bearer
-from servers import BIN, ROOT
 
+from bench.servers import BIN, ROOT
 from userservice import create_app, db
 from userservice.settings import Settings, SettingsError
 

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from keys import new_key, pem
-from servers import EmulatorServer, free_port
 from snowflake.connector.auth import AuthByKeyPair
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
 
+from bench.servers import EmulatorServer
 from userservice import create_app
 from userservice.db import credentials
 from userservice.db.connector import snowflake_connector
@@ -148,7 +148,7 @@ def test_every_argument_is_one_the_connector_4_8_knows(key):
 
 @pytest.fixture(scope="module")
 def emulator_server() -> Any:
-    server = EmulatorServer(free_port())
+    server = EmulatorServer()
     server.start()
     yield server
     server.kill()

@@ -17,17 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import (
-    EmulatorServer,
-    black_hole,
-    call,
-    emulator_env,
-    free_port,
-    gunicorn,
-    server_settings,
-    workers,
-)
 
+from bench.servers import EmulatorServer, call, emulator_env, free_port, gunicorn, server_settings
+from bench.standins import black_hole
 from userservice import db
 from userservice.errors import DatabaseUnavailable
 
@@ -49,7 +41,7 @@ READY_BOUND = server_settings(1).db_ready_timeout + 0.5
 @pytest.fixture
 def server() -> Iterator[EmulatorServer]:
     """An emulator server on a free port, not yet started; killed after the test."""
-    emulator = EmulatorServer(free_port())
+    emulator = EmulatorServer()
     yield emulator
     emulator.kill()
 
@@ -238,20 +230,20 @@ def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
             if status == 201:
                 acknowledged.append(body)
 
-    with gunicorn(port, env) as master:
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port) as master:
         assert call(port, "GET", "/health")[0] == 200
         threads = [threading.Thread(target=burst, args=(w,)) for w in range(4)]
         for t in threads:
             t.start()
         time.sleep(1.0)
-        (worker_pid,) = workers(master.pid)
+        (worker_pid,) = master.workers()
         os.kill(worker_pid, signal.SIGKILL)
         time.sleep(3.0)
         stop.set()
         for t in threads:
             t.join(timeout=60)
 
-        assert workers(master.pid) != [worker_pid]
+        assert master.workers() != [worker_pid]
         assert len(acknowledged) > 0
         for user in acknowledged:
             status, _, read = call(port, "GET", f"/api/v1/users/{user['id']}")

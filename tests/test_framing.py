@@ -9,7 +9,8 @@ from http import HTTPStatus
 
 import pytest
 from conftest import PROBLEM_KEYS
-from servers import call, emulator_env, free_port, gunicorn
+
+from bench.servers import call, emulator_env, gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -104,8 +105,9 @@ def assert_problem(response: dict, status: int, code: str) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """gunicorn as `make run` starts it, with one user whose state each test checks."""
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(emulator_env(folder / "emulator"), folder / "gunicorn.log") as running:
+        port = running.port
         status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
         assert (status, user["id"]) == (201, 1)
         yield port, user
@@ -291,11 +293,10 @@ def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(server, p
 
 def test_a_refused_request_line_quotes_no_query_string_in_the_answer_or_the_log(tmp_path):
     secret = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path / "emulator")) as proc:
+    with gunicorn(emulator_env(tmp_path / "emulator"), tmp_path / "gunicorn.log") as running:
         request = b"GET /api/v1/users?access_token=" + secret.encode() + b"&x=\xff HTTP/1.1\r\n"
-        responses, _ = exchange(port, request + b"Host: t\r\n\r\n")
-    log = proc.stdout.read()
+        responses, _ = exchange(running.port, request + b"Host: t\r\n\r\n")
+    log = running.output()
 
     assert len(responses) == 1, responses
     problem = assert_problem(responses[0], 400, "BAD_REQUEST")

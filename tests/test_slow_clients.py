@@ -9,16 +9,9 @@ import threading
 import time
 
 import pytest
-from servers import (
-    call,
-    emulator_env,
-    free_port,
-    gunicorn,
-    open_slow_clients,
-    read_until_closed,
-    timed_get,
-)
 
+from bench.servers import call, emulator_env, gunicorn
+from bench.slow_clients import open_slow_clients
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -30,11 +23,38 @@ SLOW = 64
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """gunicorn as `make run` starts it, with one user."""
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(emulator_env(folder / "emulator"), folder / "gunicorn.log") as running:
+        port = running.port
         status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
         assert status == 201
         yield port, user
+
+
+def read_until_closed(
+    sock: socket.socket, since: float, seconds: float
+) -> tuple[bytes, float | None]:
+    """Read until the server closes; return what it sent and when it closed (None: not yet).
+
+    The time is counted from `since` (a time.monotonic()), and waited for at most `seconds`.
+    """
+    received = b""
+    sock.settimeout(max(0.01, since + seconds - time.monotonic()))
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return received, None
+    except ConnectionResetError:
+        pass
+    return received, time.monotonic() - since
+
+
+def timed_get(port: int, path: str) -> tuple[int, float]:
+    """GET a path on a new connection; return the status and the seconds it took."""
+    started = time.monotonic()
+    status = call(port, "GET", path)[0]
+    return status, time.monotonic() - started
 
 
 def test_the_default_read_timeout_is_at_most_ten_seconds():
