@@ -136,6 +136,20 @@ def assert_problem() -> Callable[..., Any]:
     return _assert_problem
 
 
+@pytest.fixture(scope="session")
+def production_settings() -> Settings:
+    """Production settings as a deployment sets them: an issuer, an account, a token login."""
+    return Settings(
+        environment="production",
+        auth_issuer="https://issuer.example.com/",
+        auth_audience="userservice",
+        snowflake_account="org-acct",
+        snowflake_user="svc",
+        snowflake_warehouse="wh",
+        snowflake_pat="pat",  # a login method is required; no test connects with it
+    )
+
+
 @pytest.fixture
 def account_settings(settings: Settings) -> Settings:
     """Settings that name a Snowflake account, for tests that hand the app a connect function."""

@@ -131,17 +131,8 @@ def test_unsafe_or_malformed_cors_settings_stop_the_start(environ, message):
     assert str(caught.value) == message
 
 
-def test_production_runs_without_debug(make_app):
-    settings = Settings(
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_account="org-acct",
-        snowflake_user="svc",
-        snowflake_warehouse="wh",
-        snowflake_pat="pat",
-    )
-    app = make_app(settings)
+def test_production_runs_without_debug(make_app, production_settings):
+    app = make_app(production_settings)
 
     @app.get("/boom")
     def boom():

@@ -317,15 +317,11 @@ def test_a_key_pair_login_needs_an_account_and_a_user(key, missing):
         credentials.resolve(settings)
 
 
-def test_a_password_in_production_warns_at_start_without_the_password(tmp_path, make_app, capsys):
-    settings = Settings(
-        **ACCOUNT,
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_warehouse="USERSERVICE_WH",
-        snowflake_password="hunter2-secret",
-        emulator_data_dir=str(tmp_path),
+def test_a_password_in_production_warns_at_start_without_the_password(
+    make_app, production_settings, capsys
+):
+    settings = dataclasses.replace(
+        production_settings, **ACCOUNT, snowflake_pat="", snowflake_password="hunter2-secret"
     )
 
     make_app(settings)

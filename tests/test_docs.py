@@ -8,8 +8,6 @@ from http import HTTPStatus
 import pytest
 from openapi_spec_validator import validate
 
-from userservice.settings import Settings
-
 EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
 PROBLEM_JSON = "application/problem+json"
 USERS = "/api/v1/users"
@@ -75,17 +73,8 @@ def test_doc_pages_load_their_assets_from_this_server(client, page):
         asset.close()
 
 
-def test_docs_are_off_in_production(tmp_path, make_app):
-    settings = Settings(
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_account="org-acct",
-        snowflake_user="svc",
-        snowflake_warehouse="wh",
-        snowflake_pat="pat",  # a login method is required; the test never connects
-    )
-    app = make_app(settings)
+def test_docs_are_off_in_production(make_app, production_settings):
+    app = make_app(production_settings)
     client = app.test_client()
 
     for path in ("/docs", "/redoc", "/openapi.json"):
