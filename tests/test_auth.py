@@ -283,19 +283,20 @@ def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_
 @pytest.mark.parametrize(
     "claims",
     [
-        {"scope": f"{READ} {WRITE}"},
-        {"scope": None, "scp": [READ, WRITE]},
-        {"scope": None, "scp": f"{READ} {WRITE}"},
-        {"aud": ["another-service", "userservice"]},
-        {"exp": int(time.time()) - 30},  # expired, within the 60 s leeway
-        {"nbf": int(time.time()) + 30},
-        {"padding": "x" * 5000},  # a token several KB long, under the limit
+        # Functions, so that times are taken when the test runs, not when it is collected.
+        lambda: {"scope": f"{READ} {WRITE}"},
+        lambda: {"scope": None, "scp": [READ, WRITE]},
+        lambda: {"scope": None, "scp": f"{READ} {WRITE}"},
+        lambda: {"aud": ["another-service", "userservice"]},
+        lambda: {"exp": int(time.time()) - 30},  # expired, within the 60 s leeway
+        lambda: {"nbf": int(time.time()) + 30},
+        lambda: {"padding": "x" * 5000},  # a token several KB long, under the limit
     ],
 )
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
 def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps, claims, kid):
     apps.append(app := build(tmp_path, **issuer.settings()))
-    token = issuer.token(kid, **claims)
+    token = issuer.token(kid, **claims())
     statuses = [call(app, m, p, b, bearer(token)).status_code for m, p, b in ROUTES]
     assert statuses == [200, 201, 200, 200, 200, 204]
 
