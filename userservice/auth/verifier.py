@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +159,7 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
     return frozenset(granted)
 
 
-def build(settings: Settings) -> Verifier:
+def build(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Verifier:
     """Return the verifier for the settings' issuer: its key set over HTTP, or the dev key."""
     if settings.auth_issuer == DEV_ISSUER:
         load = devkey.key_set_loader(settings)
@@ -169,5 +170,6 @@ def build(settings: Settings) -> Verifier:
         algorithms=settings.auth_algorithm_list,
         ttl=settings.auth_jwks_cache_seconds,
         cooldown=settings.auth_jwks_cooldown,
+        clock=clock,
     )
     return Verifier(settings, keys)
