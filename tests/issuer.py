@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -59,6 +60,12 @@ def issuer_and_app(folder: Path) -> Iterator[tuple[Issuer, Flask]]:
         issuer.stop()
 
 
+@functools.cache
+def rsa_key() -> rsa.RSAPrivateKey:
+    """Return the session's one 2048-bit RSA key: generating one costs tens of milliseconds."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def bearer(token: str) -> dict[str, str]:
     """Return the Authorization header that carries the token."""
     return {"Authorization": f"Bearer {token}"}
@@ -76,7 +83,7 @@ class Issuer:
         self.keys: dict[str, PrivateKey] = {}
         argv = [sys.executable, str(HERE / "jwks_server.py"), str(self.port), str(folder)]
         self.server = ServerProcess(argv, self.port)
-        self.add_key("rsa-1", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self.add_key("rsa-1", rsa_key())
         self.add_key("ec-1", ec.generate_private_key(ec.SECP256R1()))
         (folder / "openid-configuration.json").write_text(
             json.dumps({"issuer": self.url, "jwks_uri": self.jwks_url})
