@@ -82,6 +82,14 @@ def wait_until_ok(app: Any, seconds: float = 30, restarted: bool = False) -> flo
     raise AssertionError(f"no recovery within {seconds} s")
 
 
+def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll a condition until it holds, or fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within {seconds} s"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("endpoint", ["refused", "black-holed"])
 def test_a_database_unreachable_at_start_answers_503_within_the_budget(make_app, endpoint):
     with black_hole() as silent_port:
@@ -123,10 +131,7 @@ class Load:
 
     def wait_for_successes(self, count: int, seconds: float = 60) -> None:
         """Wait until count requests have succeeded (the load is under way and served)."""
-        deadline = time.monotonic() + seconds
-        while sum(status < 400 for status, _, _ in self.outcomes) < count:
-            assert time.monotonic() < deadline, f"only {len(self.outcomes)} answers"
-            time.sleep(0.05)
+        wait_until(lambda: sum(status < 400 for status, _, _ in self.outcomes) >= count, seconds)
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -235,10 +240,12 @@ def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
         threads = [threading.Thread(target=burst, args=(w,)) for w in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        wait_until(lambda: len(acknowledged) >= 8)  # the burst is being served
         (worker_pid,) = master.workers()
         os.kill(worker_pid, signal.SIGKILL)
-        time.sleep(3.0)
+        before = len(acknowledged)
+        # The master forks a new worker, and the burst goes on against it.
+        wait_until(lambda: len(master.workers()) == 1 and len(acknowledged) >= before + 8)
         stop.set()
         for t in threads:
             t.join(timeout=60)
