@@ -294,6 +294,7 @@ def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_
         lambda: {"nbf": int(time.time()) + 30},
         lambda: {"padding": "x" * 5000},  # a token several KB long, under the limit
     ],
+    ids=["scope", "scp list", "scp string", "aud list", "expired within leeway", "nbf", "long"],
 )
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
 def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps, claims, kid):
