@@ -14,11 +14,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.servers import call, emulator_env, gunicorn
 from userservice import create_app, db
 from userservice.settings import Settings
 
 # When this test session began: a schemathesis summary older than that is a previous run's.
 SESSION_STARTED = time.time()
+USER_A = {"email": "a@x.io", "name": "A"}
 
 
 @pytest.fixture
@@ -65,6 +67,19 @@ def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskCli
     app = create_app(Settings(emulator_data_dir=str(folder), log_level="WARNING"))
     yield app.test_client()
     db.get_from(app).close()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Any]]:
+    """gunicorn as `make run` starts it, on a fresh emulator, holding one user (id 1).
+
+    Yields the port and the user; one server per test module, whose tests check its state.
+    """
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(emulator_env(folder / "emulator"), folder / "gunicorn.log") as running:
+        status, _, user = call(running.port, "POST", "/api/v1/users", USER_A)
+        assert (status, user["id"]) == (201, 1)
+        yield running.port, user
 
 
 class _Records(logging.Handler):
