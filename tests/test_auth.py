@@ -297,7 +297,8 @@ def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_
     ids=["scope", "scp list", "scp string", "aud list", "expired within leeway", "nbf", "long"],
 )
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
-def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps, claims, kid):
+def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, shared, apps, claims, kid):
+    issuer, _ = shared  # its key set, for an app (and a database) of this test's own
     apps.append(app := build(tmp_path, **issuer.settings()))
     token = issuer.token(kid, **claims())
     statuses = [call(app, m, p, b, bearer(token)).status_code for m, p, b in ROUTES]
