@@ -18,10 +18,11 @@ run: $(STAMP)  ## Serve the API on http://127.0.0.1:8000 (embedded emulator unle
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 # The same command as `flask --app userservice dev-token`, without building the app: it works
-# while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope.
+# while `make run` holds the emulator's files. `make -s token SCOPE=users:read` for one scope;
+# ARGS="--expires-in 300 --subject ada" for the command's other options.
 token: $(STAMP)  ## Print a development token (serve it with AUTH_ISSUER=dev make run)
 	@$(BIN)/python -c 'from userservice.auth import dev_token_command; dev_token_command()' \
-		$(if $(SCOPE),--scope $(SCOPE))
+		$(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 # The browser test drives Debian's Chromium (no browser download); install it when missing.
 CHROMIUM := /usr/bin/chromium
@@ -59,7 +60,7 @@ typecheck: $(STAMP)
 init-db: $(STAMP)  ## Create the table and sequence on the configured Snowflake account
 	$(BIN)/flask --app userservice init-db
 
-# Needs a role that may create schemas in SNOWFLAKE_DATABASE (see the README); the service's own
+# Needs a role that may create schemas in SNOWFLAKE_DATABASE (see docs/SNOWFLAKE.md); the service's own
 # role may not. Scratch schemas USERSERVICE_VERIFY_* are created and dropped.
 verify-snowflake: $(STAMP)  ## Prove the SQL and the write rules on the configured Snowflake account
 	PYTHONPATH=. $(BIN)/python scripts/verify_snowflake.py

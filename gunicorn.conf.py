@@ -1,4 +1,4 @@
-"""gunicorn settings, taken from the service's own settings (see README), and its server hooks.
+"""gunicorn settings, taken from the service's own settings (docs/OPERATIONS.md), and hooks.
 
 The worker (userservice/worker.py) is gevent's: gunicorn's GeventWorker monkey-patches the
 standard library in each worker before it loads the app, so nothing is patched here.
@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from userservice import db, logs
-from userservice.settings import Settings
+from userservice.db import emulator
+from userservice.settings import Settings, StartupError
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+    if _settings.use_emulator:  # before binding: a second `make run` names the first
+        emulator.check_free(_settings.emulator_data_dir, _settings.snowflake_database)
+except StartupError as exc:
+    exc.exit()  # one line, not "Failed to read config file" over a traceback
 
 bind = f"{_settings.host}:{_settings.port}"
 # The emulator's DuckDB file admits one process, so on the emulator one worker serves;
@@ -24,9 +30,9 @@ if _settings.use_emulator:
         _settings.gunicorn_worker_connections,
         Path(_settings.emulator_data_dir).resolve(),
     )
-# One greenlet per connection: a slow or idle client costs a few kilobytes, not a thread,
-# so slow clients cannot starve the others (README, "Slow clients"). The worker adds a read
-# timeout and answers gunicorn's own refusals as problem details.
+# One greenlet per connection: a slow or idle client costs a few kilobytes, not a thread, so
+# slow clients cannot starve the others (docs/OPERATIONS.md, "Slow clients"). The worker adds
+# a read timeout and answers gunicorn's own refusals as problem details.
 worker_class = "userservice.worker.ReadTimeoutWorker"
 worker_connections = _settings.gunicorn_worker_connections
 timeout = _settings.gunicorn_timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import jwt
 import pytest
 from issuer import CHALLENGE, ROUTES, bearer
 
-from bench.servers import BIN, ROOT
+from bench.servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 from userservice import create_app, db
 from userservice.settings import Settings, SettingsError
 
@@ -96,8 +97,24 @@ def dev_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "EMULATOR_DATA_DIR": str(data_dir),
         "AUTH_ISSUER": "dev",
         "LOG_LEVEL": "WARNING",
+        # The token command asks the service on PORT whether it trusts the token: a port
+        # nothing listens on, so another server on this machine cannot answer.
+        "PORT": str(free_port()),
         **extra,
     }
+
+
+def make_token(data_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `make -s token` as a newcomer does, with this emulator folder."""
+    return subprocess.run(
+        ["make", "-s", "token"],
+        cwd=ROOT,
+        env=dev_env(data_dir, MAKEFLAGS="", **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def test_flask_dev_token_prints_a_token_the_dev_issuer_trusts(tmp_path, make_app):
@@ -127,17 +144,7 @@ def test_flask_dev_token_prints_a_token_the_dev_issuer_trusts(tmp_path, make_app
 def test_make_token_works_while_the_service_holds_the_emulator(tmp_path, make_app):
     app = make_app(Settings(emulator_data_dir=str(tmp_path), auth_issuer="dev"))
 
-    run = subprocess.run(
-        ["make", "-s", "token"],
-        cwd=ROOT,
-        env=dev_env(tmp_path, MAKEFLAGS=""),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-    token = run.stdout.strip()
+    token = make_token(tmp_path).stdout.strip()
     statuses = [
         app.test_client().open(p, method=m, json=b, headers=bearer(token)).status_code
         for m, p, b in ROUTES
@@ -197,3 +204,34 @@ def test_the_spec_declares_the_bearer_scheme_and_each_operations_scope(tmp_path)
     assert spec["components"]["responses"]["UNAVAILABLE"]["headers"]["Retry-After"] == {
         "$ref": "#/components/headers/RETRY_AFTER"
     }
+
+
+@pytest.mark.slow
+def test_make_token_warns_and_keeps_no_key_when_the_server_trusts_another(tmp_path):
+    served, other, port = tmp_path / "served", tmp_path / "other", free_port()
+
+    env = emulator_env(served, AUTH_ISSUER="dev")
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port):
+        assert call(port, "GET", "/health")[0] == 200
+        mismatched = make_token(other, PORT=str(port))
+        matched = make_token(served, PORT=str(port))
+        statuses = [read_user_zero(port, run.stdout.strip()) for run in (mismatched, matched)]
+
+    assert mismatched.stderr == (
+        f"warning: the service on port {port} refuses this token (The token's key (kid) is "
+        f"not in the issuer's key set.): it is signed with {other}/dev-token-key.pem; run "
+        "make token with the server's EMULATOR_DATA_DIR\n"
+    )
+    assert not other.exists()
+    assert matched.stderr == ""
+    assert statuses == [401, 404]
+
+
+def read_user_zero(port: int, token: str) -> int:
+    """Return the status of GET /api/v1/users/0 with this token, over HTTP."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/users/0", headers=bearer(token))
+        return conn.getresponse().status
+    finally:
+        conn.close()

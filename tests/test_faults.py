@@ -23,7 +23,7 @@ from bench.standins import black_hole
 from userservice import db
 from userservice.errors import DatabaseUnavailable
 
-# The time budget of the README: every request is answered within 10 s, whatever the database.
+# The time budget (docs/OPERATIONS.md): every request answered within 10 s, whatever the database.
 BOUND = 10.0
 CLIENTS = 16
 

@@ -1,37 +1,139 @@
-"""The README stays true about settings and SQL files."""
+"""The README and the docs/ pages stay true: settings, SQL files, links and the README's size."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import Field, fields
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from userservice.errors import ServiceError
 from userservice.settings import Settings
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "CONFIGURATION.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+# Flask's README is 53 lines, httpx's 147, apig-wsgi's 103: the front door, not the manual.
+README_MOST_LINES = 220
+# A table row that starts with a setting's name and its default: `| `PORT` | `8000` |`.
+SETTING_ROW = re.compile(r"^\| `([A-Z][A-Z_0-9]+)` \| ([^|]+) \|", re.MULTILINE)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+# A repository path in code spans: `userservice/pool.py`, `sql/ping.sql`, `tests/events/`.
+REPO_PATH = re.compile(r"`((?:userservice|tests|scripts|sql|bench|docs)/[\w./-]*)`")
+# PERFORMANCE.md records figures measured once with scripts since removed, and says so.
+CURRENT_PAGES = [page for page in PAGES if page.name != "PERFORMANCE.md"]
 
 
-def test_every_setting_is_in_the_readme_table_with_its_default():
-    rows = dict(re.findall(r"^\| `([A-Z_0-9]+)` \| ([^|]+) \|", README, re.MULTILINE))
+def text(path: Path) -> str:
+    """Return a page's text."""
+    return path.read_text(encoding="utf-8")
+
+
+def env_names() -> set[str]:
+    """Return the environment variable of every setting."""
+    return {f.metadata["env"] for f in fields(Settings)}
+
+
+def documented_default(f: Field[Any]) -> str:
+    """Return a setting's default as the docs write it."""
+    if f.default == "":
+        return "(empty)"
+    if isinstance(f.default, bool):
+        return str(f.default).lower()
+    if isinstance(f.default, float):
+        return f"{f.default:g}"
+    return str(f.default)
+
+
+def anchors(page: Path) -> set[str]:
+    """Return the anchors GitHub gives a page's headings."""
+    headings = re.findall(r"^#+ (.+)$", text(page), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+def test_every_setting_is_in_the_configuration_table_with_its_default():
+    rows = dict(SETTING_ROW.findall(text(CONFIGURATION)))
 
     for f in fields(Settings):
         env = f.metadata["env"]
         assert env in rows, env
-        documented = rows[env].strip().strip("`")
-        expected = (
-            "(empty)"
-            if f.default == ""
-            else str(f.default).lower()
-            if isinstance(f.default, bool)
-            else f"{f.default:g}"
-            if isinstance(f.default, float)
-            else str(f.default)
-        )
-        assert documented == expected, env
+        assert rows[env].strip().strip("`") == documented_default(f), env
 
 
-def test_every_sql_file_is_in_the_readme():
-    sql_dir = Path(__file__).resolve().parents[1] / "sql"
+def test_the_configuration_table_names_no_setting_the_code_lacks():
+    documented = [name for name, _ in SETTING_ROW.findall(text(CONFIGURATION))]
 
-    for path in sql_dir.glob("*.sql"):
-        assert f"`{path.name}`" in README, path.name
+    assert sorted(documented) == sorted(env_names())
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_default_a_page_quotes_is_the_code_default(page):
+    defaults = {f.metadata["env"]: documented_default(f) for f in fields(Settings)}
+
+    for env, default in SETTING_ROW.findall(text(page)):
+        if env in defaults:
+            assert default.strip().strip("`") == defaults[env], (page.name, env)
+
+
+def test_env_example_names_only_settings_that_exist():
+    names = re.findall(r"^#? ?([A-Z][A-Z_0-9]+)=", text(ROOT / ".env.example"), re.MULTILINE)
+
+    assert names, "no settings found in .env.example"
+    assert set(names) - env_names() == set()
+
+
+def subclasses(cls: type) -> list[type]:
+    """Return every subclass of cls, at any depth."""
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *subclasses(direct))]
+
+
+def test_every_error_code_is_in_the_api_page_with_its_status():
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \| (\d{3}) \|", text(ROOT / "docs" / "API.md"), re.M))
+
+    for error in subclasses(ServiceError):
+        assert (error.code, str(error.status)) in rows, error.code
+
+
+def test_every_sql_file_is_in_the_snowflake_page():
+    page = text(ROOT / "docs" / "SNOWFLAKE.md")
+
+    for path in (ROOT / "sql").glob("*.sql"):
+        assert f"`{path.name}`" in page, path.name
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_link_in_a_page_names_a_file_and_heading_that_exist(page):
+    for target in LINK.findall(text(page)):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address: not this repository's to check
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.is_relative_to(ROOT), (page.name, target)
+        assert linked.exists(), (page.name, target)
+        if anchor:
+            assert anchor in anchors(linked), (page.name, target)
+
+
+@pytest.mark.parametrize("page", CURRENT_PAGES, ids=lambda p: p.name)
+def test_every_repository_path_a_page_names_exists(page):
+    missing = [path for path in REPO_PATH.findall(text(page)) if not (ROOT / path).exists()]
+
+    assert missing == []
+
+
+def test_the_readme_fits_a_few_screens_and_names_the_two_commands():
+    readme = text(README)
+
+    assert len(readme.splitlines()) <= README_MOST_LINES
+    for command in ("make run", "make test", "make lint", "make token"):
+        assert command in readme, command
+
+
+def test_the_readme_links_every_docs_page():
+    linked = set(LINK.findall(text(README)))
+
+    for page in PAGES[1:]:
+        assert f"docs/{page.name}" in linked, page.name

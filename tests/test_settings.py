@@ -30,7 +30,7 @@ def test_the_environment_overrides_the_env_file(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"PORT": "eighty"}, "PORT must be a int, got 'eighty'"),
+        ({"PORT": "eighty"}, "PORT must be an integer, got 'eighty'"),
         ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT must be at least 0.01"),
         ({"DB_POOL_MAX_CONNECTIONS": "0"}, "DB_POOL_MAX_CONNECTIONS must be at least 1"),
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT must be one of development, staging, production"),

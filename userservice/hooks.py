@@ -64,6 +64,10 @@ def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds
     # API answers are per user and change; only the docs' static assets may be cached.
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
+    # A 204 has no content (RFC 9110 15.3.5), so no media type: flask-smorest labels the
+    # DELETE's JSON and werkzeug a preflight's HTML.
+    if response.status_code == 204:
+        del response.headers["Content-Type"]
 
 
 def init_app(app: Flask) -> None:

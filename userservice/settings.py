@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
+import click
 from dotenv import dotenv_values
 
 ENVIRONMENTS = ("development", "staging", "production")
@@ -40,7 +42,21 @@ DEV_ISSUER = "dev"
 DEV_AUDIENCE = "userservice"
 
 
-class SettingsError(ValueError):
+class StartupError(click.ClickException):
+    """The service cannot start; the message says why and what to do.
+
+    A click exception, so the flask CLI prints it as one line ("Error: ...") and exits 1,
+    even when it is raised while flask builds the app; gunicorn.conf.py and wsgi.py print
+    it as one line too.
+    """
+
+    def exit(self, code: int = 1) -> NoReturn:
+        """Stop this process, saying why in one line on stderr (gunicorn's entry points)."""
+        print(f"userservice: cannot start: {self.message}", file=sys.stderr, flush=True)
+        raise SystemExit(code)
+
+
+class SettingsError(StartupError, ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
@@ -73,7 +89,7 @@ class Settings:
     snowflake_host: str = _setting("SNOWFLAKE_HOST", "")
     snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1)
     snowflake_protocol: str = _setting("SNOWFLAKE_PROTOCOL", "https")
-    # The time budget (README, "Time budget"): every request answered within 10 s.
+    # The time budget (docs/OPERATIONS.md, "Time budget"): every request answered within 10 s.
     snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 5.0, minimum=1)
     snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 1.0, minimum=1)
     snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 4.0, minimum=1)
@@ -262,13 +278,14 @@ class Settings:
 
 
 def _convert(env: str, raw: str, kind: type) -> Any:
-    converters: dict[type, Callable[[str], Any]] = {
-        int: int,
-        float: float,
-        str: str,
-        bool: lambda value: BOOLEANS[value.lower()],
+    converters: dict[type, tuple[Callable[[str], Any], str]] = {
+        int: (int, "an integer"),
+        float: (float, "a number"),
+        str: (str, "text"),
+        bool: (lambda value: BOOLEANS[value.lower()], "true or false"),
     }
+    convert, kind_name = converters[kind]
     try:
-        return converters[kind](raw)
+        return convert(raw)
     except (ValueError, KeyError):
-        raise SettingsError(f"{env} must be a {kind.__name__}, got {raw!r}") from None
+        raise SettingsError(f"{env} must be {kind_name}, got {raw!r}") from None

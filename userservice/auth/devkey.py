@@ -8,6 +8,8 @@ trusts it only in development.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -25,6 +27,8 @@ from .jwks import Loader
 KEY_FILE = "dev-token-key.pem"
 ALGORITHM = "ES256"
 DEV_CLIENT = "dev-token"
+# How long `make token` waits for the running service to say whether it trusts the token.
+PROBE_TIMEOUT = 2.0
 
 
 def key_path(settings: Settings) -> Path:
@@ -96,3 +100,47 @@ def mint(
         "exp": now + expires_in,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": _kid(key)})
+
+
+def refusal(settings: Settings, token: str) -> str | None:
+    """Ask the service on HOST:PORT why it refuses the token; None if it does not, or is down.
+
+    A token is only useful to the server that trusts its key, and that server may keep its
+    key under another EMULATOR_DATA_DIR than the one these settings name.
+    """
+    conn = http.client.HTTPConnection(settings.host, settings.port, timeout=PROBE_TIMEOUT)
+    try:
+        conn.request("GET", "/api/v1/users/0", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+    except OSError:
+        return None  # nothing listening: no server to disagree with
+    finally:
+        conn.close()
+    if response.status != 401:
+        return None  # 404 or 403: the token's key and claims were accepted
+    try:
+        return str(json.loads(body)["detail"])
+    except (ValueError, KeyError, TypeError):
+        return "401 Unauthorized"
+
+
+def untrusted(settings: Settings, token: str, made: list[Path]) -> str | None:
+    """Return a warning when the running service refuses the token, removing what minting made.
+
+    `made` is what minting created (the key, its folder): kept, it would be a stray key that
+    no server trusts.
+    """
+    refused = refusal(settings, token)
+    if refused is None:
+        return None
+    for path in reversed(made):
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+    return (
+        f"warning: the service on port {settings.port} refuses this token ({refused}): it is "
+        f"signed with {key_path(settings).resolve()}; run make token with the server's "
+        "EMULATOR_DATA_DIR"
+    )

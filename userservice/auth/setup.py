@@ -11,7 +11,7 @@ import logging
 import click
 from flask import Flask, current_app, has_app_context
 
-from ..settings import DEV_ISSUER, Settings, SettingsError
+from ..settings import DEV_ISSUER, Settings
 
 EXTENSION_KEY = "userservice.auth"
 log = logging.getLogger(__name__)
@@ -50,13 +50,15 @@ def dev_token_command(scopes: tuple[str, ...], expires_in: int, subject: str) ->
     if has_app_context():
         settings: Settings = current_app.config["SETTINGS"]
     else:
-        try:
-            settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from None
+        settings = Settings.from_env(defaults={"AUTH_ISSUER": DEV_ISSUER})
     if settings.environment != "development":
         raise click.ClickException("dev-token is for ENVIRONMENT=development only")
     granted = scopes or (settings.auth_read_scope, settings.auth_write_scope)
-    click.echo(devkey.mint(settings, granted, expires_in, subject))
+    key = devkey.key_path(settings)
+    made = [path for path in (key.parent, key) if not path.exists()]  # what minting creates
+    token = devkey.mint(settings, granted, expires_in, subject)
+    click.echo(token)
     if settings.auth_issuer != DEV_ISSUER:
         click.echo("note: the service trusts this token only with AUTH_ISSUER=dev", err=True)
+    elif (warning := devkey.untrusted(settings, token, made)) is not None:
+        click.echo(warning, err=True)

@@ -6,12 +6,15 @@ of it lives here.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+
+from ..settings import StartupError
 
 RESULTS_CACHE_SIZE = 64
 # fakesnow cannot run these Snowflake statements; they change nothing the emulator needs.
@@ -84,10 +87,78 @@ class _SerialConnection:
         return getattr(self._conn, name)
 
 
+class EmulatorLocked(StartupError):
+    """Another process holds the emulator's data files; the message names it."""
+
+    def __init__(self, db_file: Path, pid: int | None) -> None:
+        self.pid = _owner(pid) if pid else None
+        holder, stop = "another process", "stop it"
+        if pid and self.pid:
+            worker = f", a worker of {self.pid}" if self.pid != pid else ""
+            holder = f"process {pid} ({_proc(pid, 'comm')}){worker}"
+            stop = f"stop it (kill {self.pid})"
+        super().__init__(
+            f"the emulator's data in {db_file.parent} is in use by {holder}: {stop}, "
+            "or point EMULATOR_DATA_DIR at another folder"
+        )
+
+
+# DuckDB names the holder in its error: `Conflicting lock is held in /usr/bin/python (PID 42)`.
+DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
+
+
+def lock_holder(db_file: Path) -> int | None:
+    """Return the PID of another process holding a POSIX lock on db_file (Linux's /proc/locks)."""
+    try:
+        st = db_file.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()
+        # `1: POSIX  ADVISORY  WRITE 17785 fe:00:2220509 0 EOF`
+        if len(fields) > 5 and fields[5] == device and int(fields[4]) != os.getpid():
+            return int(fields[4])
+    return None
+
+
+def check_free(data_dir: str | Path, database: str) -> None:
+    """Raise EmulatorLocked when another process holds the emulator's files in data_dir."""
+    db_file = _db_file(Path(data_dir), database)
+    pid = lock_holder(db_file)
+    if pid is not None:
+        raise EmulatorLocked(db_file, pid)
+
+
+def _db_file(data_dir: Path, database: str) -> Path:
+    """Return the file fakesnow keeps a database in."""
+    return data_dir.resolve() / f"{database.upper()}.db"
+
+
+def _proc(pid: int, name: str) -> str:
+    """Return one of Linux's /proc/PID files (comm: the process's name); empty if unreadable."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _owner(pid: int) -> int:
+    """Return the process to stop: a gunicorn worker's master runs the same command line."""
+    try:
+        parent = int(_proc(pid, "stat").rpartition(")")[2].split()[1])
+    except (IndexError, ValueError):
+        return pid
+    same = parent > 1 and _proc(parent, "cmdline") == _proc(pid, "cmdline") != ""
+    return parent if same else pid
+
+
 class Emulator:
     """One emulator instance on a data directory; only one process may open it at a time."""
 
     def __init__(self, data_dir: str | Path, *, database: str, schema: str) -> None:
+        import duckdb
         from fakesnow.instance import FakeSnow
 
         # fakesnow reads every result through DuckDB's Arrow path, which warns each time.
@@ -99,6 +170,19 @@ class Emulator:
         self._database = database
         self._schema = schema
         self._lock = threading.Lock()
+        # Open the files now, in the caller's thread: a lock another process holds fails here
+        # in one line, not as the pool's connect retries and a 503 three seconds later.
+        try:
+            self.connect().close()
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            self._instance.duck_conn.close()
+            held = DUCKDB_HOLDER.search(str(exc))
+            db_file = _db_file(path, database)
+            raise EmulatorLocked(
+                db_file, int(held.group(1)) if held else lock_holder(db_file)
+            ) from None
 
     def connect(self) -> _SerialConnection:
         """Open a connection whose statements run one at a time across the emulator."""
