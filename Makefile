@@ -38,7 +38,7 @@ test: $(STAMP) $(CHROMIUM)  ## Lint, type-check and run the whole suite
 	$(BIN)/pytest
 
 # Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
-bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients and auth
+bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth, tracing
 	$(BIN)/python -m bench.run
 	mkdir -p build
 	$(BIN)/python -m bench.lambda_cold_start | tee build/bench-lambda-cold-start.md
@@ -46,6 +46,7 @@ bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, sl
 	$(BIN)/python -m bench.capacity | tee build/bench-capacity.md
 	$(BIN)/python -m bench.slow_clients | tee build/bench-slow-clients.md
 	$(BIN)/python -m bench.auth_cost | tee build/bench-auth-cost.md
+	$(BIN)/python -m bench.trace_cost | tee build/bench-trace-cost.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from flask import Flask, request
 from bench import nulldb
 from userservice.db import queries
 from userservice.db.pool import ConnectionPool
+from userservice.settings import Settings
 
 CATALOGUE = queries.load()
 latency = float(os.environ.get("BENCH_LATENCY_MS", "0")) / 1000
@@ -19,6 +20,8 @@ pool = ConnectionPool(
     nulldb.connect(latency), min_size=1, max_size=int(os.environ.get("BENCH_POOL_MAX", "8"))
 )
 app = Flask(__name__)
+# The shipped worker (userservice/worker.py) takes READ_TIMEOUT from the app it serves.
+app.config["SETTINGS"] = Settings()
 
 
 def run(conn, name, *values):

@@ -22,11 +22,15 @@ class Run:
     p99_ms: float
     requests: int
     failures: int
+    max_ms: float
 
 
-def wrk(url: str, *, connections: int, seconds: int, script: str | None = None) -> Run:
-    """Warm up, then measure `url` with wrk (2 threads) and return the figures."""
-    warm_up(url, connections=connections, script=script)
+def wrk(
+    url: str, *, connections: int, seconds: int, script: str | None = None, warm: bool = True
+) -> Run:
+    """Warm up (unless `warm` is false), measure `url` with wrk (2 threads), return the figures."""
+    if warm:
+        warm_up(url, connections=connections, script=script)
     argv = _wrk_argv(url, connections, seconds, script)
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     shown = " ".join(a.replace(str(BENCH.parent) + "/", "") for a in argv)
@@ -57,7 +61,10 @@ def _parse(out: str, command: str) -> Run:
     failures = int(non_2xx.group(1)) if non_2xx else 0
     if socket_errors:
         failures += sum(int(n) for n in socket_errors.groups())
-    return Run(command, rate, _percentile("50", out), _percentile("99", out), total, failures)
+    value, unit = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out).groups()
+    worst = float(value) * _UNITS[unit]
+    p50, p99 = _percentile("50", out), _percentile("99", out)
+    return Run(command, rate, p50, p99, total, failures, worst)
 
 
 def _percentile(which: str, out: str) -> float:

@@ -94,8 +94,8 @@ class NullCursor:
         self.description: list[tuple[Any, ...]] | None = None
         self._rows: list[tuple[Any, ...]] = []
 
-    def execute(self, sql: str, params: Any = ()) -> NullCursor:
-        """Answer one statement, after the connection's latency."""
+    def execute(self, sql: str, params: Any = (), **_options: Any) -> NullCursor:
+        """Answer one statement, after the connection's latency (its QUERY_TAG is ignored)."""
         query = self._connection.recognise(sql)
         values = dict(zip(query.params, params or (), strict=True))
         columns, self._rows = self._answer(query.name, values)

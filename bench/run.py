@@ -21,21 +21,26 @@ KEEP_MARKER = "<!-- Written by hand below this line; `make bench` keeps it. -->"
 def main() -> None:
     """Install what is needed, measure every figure, and write the report."""
     install()
-    from bench import emulator, pool_rate, report, stack
+    from bench import emulator, emulator_stall, pool_rate, report, stack, tail
 
     began = time.monotonic()
     loads, calibrations = [machine.load_average()], [machine.calibration_ms()]
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
         log = Path(tmp) / "servers.log"
         pool = _stage("c. pool (about 15 s)", pool_rate.section)
-        cost = _stage("a. stack cost (about 2.5 minutes)", lambda: stack.stack_cost(log))
-        bound = _stage("b. latency bound (about 1.5 minutes)", lambda: stack.latency_bound(log))
+        cost, capacity = _stage("a. stack cost (about 3 minutes)", lambda: stack.stack_cost(log))
+        bound = _stage("b. latency bound (about 2 minutes)", lambda: stack.latency_bound(log))
+        tails = _stage("f. open loop (about 3 minutes)", lambda: tail.open_loop(log, capacity))
         memory, own = _stage(
             "d, e. the emulator (about 3.5 minutes)", lambda: emulator.measure(Path(tmp), log)
         )
+        stall = _stage(
+            "g. the emulator under gevent (about 1 minute)",
+            lambda: emulator_stall.measure(Path(tmp), log),
+        )
     loads.append(machine.load_average())
     calibrations.append(machine.calibration_ms())
-    sections = [cost, bound, pool, memory, own]
+    sections = [cost, bound, tails, pool, memory, own, stall]
     minutes = (time.monotonic() - began) / 60
     report.write(REPORT, _head(loads, calibrations, minutes), sections, _kept())
     for section in sections:

@@ -64,6 +64,25 @@ def call(
         conn.close()
 
 
+def read_until_closed(
+    sock: socket.socket, since: float, seconds: float
+) -> tuple[bytes, float | None]:
+    """Read until the server closes; return what it sent and when it closed (None: not yet).
+
+    The time is counted from `since` (a time.monotonic()), and waited for at most `seconds`.
+    """
+    received = b""
+    sock.settimeout(max(0.01, since + seconds - time.monotonic()))
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return received, None
+    except ConnectionResetError:
+        pass
+    return received, time.monotonic() - since
+
+
 @dataclass
 class Server:
     """A running gunicorn: its port, master process, the command that started it and its log."""
@@ -83,6 +102,15 @@ class Server:
         return [
             int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         ]
+
+    def worker_run_queue_ms(self) -> float:
+        """Return how long the worker's threads have waited for a CPU while runnable, in ms.
+
+        The kernel's schedstat run delay: on a shared machine, a tail that this explains is
+        other work's, not the server's.
+        """
+        tasks = Path(f"/proc/{self.workers()[0]}/task").iterdir()
+        return sum(int((task / "schedstat").read_text().split()[1]) for task in tasks) / 1e6
 
     def worker_rss_kib(self) -> int:
         """Return the (first) worker's resident set size in KiB (VmRSS)."""
@@ -205,6 +233,19 @@ class EmulatorServer(ServerProcess):
         super().__init__(
             [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(port)], port
         )
+
+
+def emulator_server_env(port: int, **extra: str) -> dict[str, str]:
+    """Return the settings that point the service at `fakesnow -s` on 127.0.0.1:port."""
+    return {
+        "SNOWFLAKE_ACCOUNT": "fakesnow",
+        "SNOWFLAKE_USER": "fake",
+        "SNOWFLAKE_PASSWORD": "snow",
+        "SNOWFLAKE_HOST": "127.0.0.1",
+        "SNOWFLAKE_PORT": str(port),
+        "SNOWFLAKE_PROTOCOL": "http",
+        **extra,
+    }
 
 
 def server_settings(port: int) -> Settings:

@@ -1,4 +1,4 @@
-"""Figures a and b: the service and a bare Flask app under gunicorn on the null connection."""
+"""Figures a and b: the service and a bare Flask app under the worker gunicorn.conf.py ships."""
 
 from __future__ import annotations
 
@@ -12,60 +12,99 @@ from bench.report import Goal, Section
 
 SERVICE, BARE = "bench.null_wsgi", "bench.bare_wsgi"
 GET_PATH, POST_PATH = "/api/v1/users/1", "/api/v1/users"
-SECONDS = 20
+SECONDS = 15
+ROUNDS = 2
 LATENCY_MS = 50
-CLIENTS = 32
+POOL = 8
+# The service's own gunicorn.conf.py (gevent worker, READ_TIMEOUT, the door's problem details);
+# only the app module differs between the service and its floor.
+SHIPPED = ["--config=gunicorn.conf.py"]
+# For reference only: the thread worker the service served with before, same settings.
+GTHREAD = ["--config=gunicorn.conf.py", "--worker-class=gthread", "--threads=8"]
+QUIET, LOGGED = {"LOG_LEVEL": "WARNING"}, {"LOG_LEVEL": "INFO"}
 
 
 def measure(
     module: str,
-    *,
-    threads: int,
-    connections: int,
+    worker: list[str],
     env: dict[str, str],
     log: Path,
+    *,
+    connections: int = 16,
     post: bool = False,
-) -> load.Run:
-    """Serve `module` with one gthread worker and measure GET (or POST) with wrk."""
-    args = ["--workers=1", "--worker-class=gthread", f"--threads={threads}", "--keep-alive=5"]
-    args += ["--log-level=warning", f"{module}:app"]
+) -> tuple[load.Run, float]:
+    """Serve `module` with one worker; return wrk's figures and the worker's run-queue wait."""
+    args = [*worker, "--workers=1", "--log-level=warning", f"{module}:app"]
     with servers.gunicorn(env, log, args=args, probe=GET_PATH) as server:
-        url = server.url(POST_PATH if post else GET_PATH)
-        script = "post.lua" if post else None
-        run = load.wrk(url, connections=connections, seconds=SECONDS, script=script)
+        url, script = server.url(POST_PATH if post else GET_PATH), "post.lua" if post else None
+        load.warm_up(url, connections=connections, script=script)
+        queued = server.worker_run_queue_ms()
+        run = load.wrk(url, connections=connections, seconds=SECONDS, script=script, warm=False)
+        queued = server.worker_run_queue_ms() - queued
         run.command = f"{server.command} &\n{run.command}"
-        return run
+        return run, queued
 
 
-def stack_cost(log: Path) -> Section:
-    """Figure a: service against bare app, 8 threads, 16 connections, twice each, alternating."""
-    quiet = {"LOG_LEVEL": "WARNING"}
-    runs: dict[str, list[load.Run]] = {SERVICE: [], BARE: []}
-    for _ in range(2):
-        for module in (SERVICE, BARE):
-            runs[module].append(measure(module, threads=8, connections=16, env=quiet, log=log))
-    logged = measure(SERVICE, threads=8, connections=16, env={"LOG_LEVEL": "INFO"}, log=log)
-    bare_rate = statistics.mean(run.requests_per_s for run in runs[BARE])
-    ratio = statistics.mean(run.requests_per_s for run in runs[SERVICE]) / bare_rate
+CASES = (
+    ("service, access log off (LOG_LEVEL=WARNING)", SERVICE, QUIET),
+    ("service, access log on (LOG_LEVEL=INFO)", SERVICE, LOGGED),
+    ("bare Flask (floor)", BARE, QUIET),
+)
+
+
+def stack_cost(log: Path) -> tuple[Section, dict[str, float]]:
+    """Figure a: service against its floor on the shipped worker, alternating rounds."""
+    runs: dict[str, list[tuple[load.Run, float]]] = {label: [] for label, _, _ in CASES}
+    for _ in range(ROUNDS):
+        for label, module, env in CASES:
+            runs[label].append(measure(module, SHIPPED, env, log))
+    reference = measure(SERVICE, GTHREAD, LOGGED, log)
     section = Section(
         "a. Stack cost",
-        "`GET /api/v1/users/{id}` on the null connection: the service against a bare Flask app "
-        "(bench/bare_wsgi.py: one route, the same pool, SQL and null connection), each under "
-        "gunicorn with one worker and 8 gthreads, 16 wrk connections for 20 s after a 3 s "
-        "warm-up. The two are measured twice, alternating, and the rates averaged; the service "
-        "once more with its access log on (LOG_LEVEL=INFO, JSON lines to a file).",
-        ("app", "run", "requests/s", "p50 ms", "p99 ms", "failures"),
+        "`GET /api/v1/users/{id}` on the null connection, 16 wrk connections for "
+        f"{SECONDS} s after a 3 s warm-up, one worker. The service and bare Flask "
+        "(bench/bare_wsgi.py: one route, the same pool, SQL and null connection) both run under "
+        "the service's own gunicorn.conf.py (the gevent worker it ships); each round measures "
+        "the three in turn, so the ratios compare runs made seconds apart. One gthread run "
+        "(8 threads) is kept for reference. `run queue` is how long the worker waited, "
+        "runnable, for a CPU that other processes held (the machine is shared).",
+        ("app", "round", "requests/s", "p50 ms", "p99 ms", "max ms", "p99/p50", "run queue ms"),
     )
-    for module, label in ((SERVICE, "service, LOG_LEVEL=WARNING"), (BARE, "bare Flask")):
-        section.rows += [_cells(label, str(n), run) for n, run in enumerate(runs[module], 1)]
-    section.rows.append(_cells("service, LOG_LEVEL=INFO (access log on)", "1", logged))
-    section.rows.append(("ratio service / bare", "mean", f"{ratio:.2f}", "", "", ""))
-    logged_ratio = logged.requests_per_s / bare_rate
-    section.rows.append(("ratio service (INFO) / bare", "", f"{logged_ratio:.2f}", "", "", ""))
-    section.goals.append(Goal("requests/s ratio >= 0.85 (WARNING)", f"{ratio:.2f}", ratio >= 0.85))
+    for label, _, _ in CASES:
+        section.rows += [_cells(label, str(n), *r) for n, r in enumerate(runs[label], 1)]
+    section.rows.append(_cells("service, gthread 8, access log on (reference)", "1", *reference))
+    rates = {
+        label: statistics.median(r.requests_per_s for r, _ in rs) for label, rs in runs.items()
+    }
+    floor = rates[CASES[2][0]]
+    for label, _, _ in CASES[:2]:
+        ratios = [
+            a.requests_per_s / b.requests_per_s
+            for (a, _), (b, _) in zip(runs[label], runs[CASES[2][0]], strict=True)
+        ]
+        section.rows.append(
+            (
+                f"ratio {label} / bare",
+                "per round",
+                ", ".join(f"{x:.2f}" for x in ratios),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+    logged = rates[CASES[1][0]] / floor
+    section.goals.append(
+        Goal("requests/s ratio >= 0.85, access log on", f"{logged:.2f}", logged >= 0.85)
+    )
+    for label, _, _ in CASES[:2]:
+        worst = max(r.p99_ms / r.p50_ms for r, _ in runs[label])
+        section.goals.append(Goal(f"p99 <= 5 x p50, {label}", f"{worst:.1f} x", worst <= 5))
     section.notes.append(_in_process_note())
-    section.commands += [runs[SERVICE][0].command, runs[BARE][0].command, logged.command]
-    return section
+    section.commands += [runs[label][0][0].command for label, _, _ in CASES]
+    section.commands.append(reference[0].command)
+    return section, {"quiet": rates[CASES[0][0]], "logged": rates[CASES[1][0]]}
 
 
 def _in_process_note() -> str:
@@ -74,66 +113,92 @@ def _in_process_note() -> str:
     out = subprocess.run(command, cwd=servers.ROOT, capture_output=True, text=True, check=True)
     return (
         f"CPU per request with no server (`.venv/bin/python -m bench.profile_get --cpu-only`, "
-        f"the apps called as WSGI functions, best of 7 rounds): {out.stdout.strip()}. "
-        "gunicorn's gthread worker adds the same cost to both, which is why the ratio under "
+        f"the apps called as WSGI functions, best of 7 rounds): {out.stdout.splitlines()[-1]}. "
+        "gunicorn's worker adds the same cost to both, which is why the ratio under "
         "gunicorn is higher than this one."
     )
 
 
 def latency_bound(log: Path) -> Section:
-    """Figure b: 50 ms per statement, 32 threads, 32 connections, pool max 32."""
+    """Figure b: 50 ms per statement, pool 8, 32 and 256 connections, on the shipped worker."""
     section = Section(
         "b. Latency-bound throughput",
         f"The null connection sleeping {LATENCY_MS} ms per statement (network time, no lock "
-        f"held), one worker with {CLIENTS} gthreads, pool maximum {CLIENTS}, {CLIENTS} wrk "
-        f"connections for {SECONDS} s. Little's law bounds requests/s at {CLIENTS} / "
-        f"(statements x {LATENCY_MS} ms): 640 for GET (1 statement), 320 for POST (2). POST "
-        "bodies carry a unique email each (bench/post.lua). The bare Flask app's GET is "
-        "measured the same way, for reference.",
-        ("app", "request", "requests/s", "bound", "of bound", "p50 ms", "p99 ms", "failures"),
+        f"held), the shipped gevent worker, pool maximum {POOL}, 32 and 256 wrk connections "
+        f"for {SECONDS} s. Little's law bounds requests/s at {POOL} / (statements x "
+        f"{LATENCY_MS} ms): {POOL * 1000 // LATENCY_MS} for GET (1 statement), "
+        f"{POOL * 500 // LATENCY_MS} for POST (2). POST bodies carry a unique email each "
+        "(bench/post.lua). Requests wait for a session at most DB_POOL_TIMEOUT (3 s), then "
+        "get 503: `max ms` shows that none waits past it.",
+        (
+            "app",
+            "request",
+            "connections",
+            "2xx/s",
+            "bound",
+            "of bound",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "non-2xx",
+        ),
     )
-    for module, post in ((SERVICE, False), (SERVICE, True), (BARE, False)):
-        _bound_case(section, module, post, log)
+    for connections in (32, 256):
+        for post in (False, True):
+            _bound_case(section, SERVICE, post, connections, log)
+    _bound_case(section, BARE, False, 32, log)
     return section
 
 
-def _bound_case(section: Section, module: str, post: bool, log: Path) -> None:
+def _bound_case(section: Section, module: str, post: bool, connections: int, log: Path) -> None:
     """Measure one app and method against Little's law; add its row, command and goals."""
-    env = {"LOG_LEVEL": "WARNING", "BENCH_LATENCY_MS": str(LATENCY_MS)}
-    env["BENCH_POOL_MAX"] = str(CLIENTS)
-    run = measure(module, threads=CLIENTS, connections=CLIENTS, env=env, log=log, post=post)
+    env = {**QUIET, "BENCH_LATENCY_MS": str(LATENCY_MS), "BENCH_POOL_MAX": str(POOL)}
+    run, _ = measure(module, SHIPPED, env, log, connections=connections, post=post)
     statements = 2 if post else 1
-    bound = CLIENTS / (statements * LATENCY_MS / 1000)
-    share = run.requests_per_s / bound
+    bound = POOL / (statements * LATENCY_MS / 1000)
+    # A 503 (no session within the pool timeout) is not throughput: count 2xx answers only.
+    answered = run.requests_per_s * (run.requests - run.failures) / max(run.requests, 1)
+    share = answered / bound
     method = "POST" if post else "GET"
     label = "service" if module == SERVICE else "bare Flask"
     section.rows.append(
         (
             label,
             method,
-            f"{run.requests_per_s:,.0f}",
+            str(connections),
+            f"{answered:,.0f}",
             f"{bound:,.0f}",
             f"{share:.2f}",
             f"{run.p50_ms:.1f}",
             f"{run.p99_ms:.1f}",
+            f"{run.max_ms:.0f}",
             str(run.failures),
         )
     )
     section.commands.append(run.command)
     if module == SERVICE:
-        limit = 1.5 * statements * LATENCY_MS
         section.goals += [
-            Goal(f"{method}: >= 0.93 of the bound", f"{share:.2f}", share >= 0.93),
-            Goal(f"{method}: p99 <= {limit:.0f} ms", f"{run.p99_ms:.1f} ms", run.p99_ms <= limit),
+            Goal(
+                f"{method}, {connections} connections: >= 0.93 of the bound",
+                f"{share:.2f}",
+                share >= 0.93,
+            ),
+            Goal(
+                f"{method}, {connections} connections: none waits past the pool timeout",
+                f"{run.max_ms:.0f} ms",
+                run.max_ms <= 3000 + statements * LATENCY_MS * 2,
+            ),
         ]
 
 
-def _cells(label: str, number: str, run: load.Run) -> tuple[str, ...]:
+def _cells(label: str, number: str, run: load.Run, queued: float) -> tuple[str, ...]:
     return (
         label,
         number,
         f"{run.requests_per_s:,.0f}",
         f"{run.p50_ms:.2f}",
         f"{run.p99_ms:.2f}",
-        str(run.failures),
+        f"{run.max_ms:.0f}",
+        f"{run.p99_ms / run.p50_ms:.1f}",
+        f"{queued:.0f}",
     )

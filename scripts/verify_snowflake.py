@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import verify_history
 import verify_sessions
 import verify_sql
 from verify_service import RACERS, race, write_paths
@@ -153,6 +154,7 @@ def steps(
     try:
         yield from write_paths(app, kind)
         yield race(app, kind, emulator=emulator)
+        yield verify_history.persisted_result(app, connect, kind, emulator=emulator)
     finally:
         db.get_from(app).close()
     yield two_sessions(connect, catalogue, kind, emulator=emulator)

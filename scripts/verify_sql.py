@@ -32,6 +32,17 @@ SAMPLE: dict[str, Any] = {
     "after": 0,
     "batch_size": 100,
     "keys": json.dumps([{"id": SAMPLE_ID, "key": email_key(SAMPLE_EMAIL)}]),
+    "scope": "sub:verify",
+    "idem_key": "verify-key",
+    "fingerprint": "0" * 64,
+    "claim": "00000000-0000-4000-8000-000000000000",
+    "user_id": SAMPLE_ID,
+    "expires_at": "2026-01-02T00:00:00",
+    "held_by": None,
+    "stale_before": "2025-12-31T23:59:45",
+    "released_at": "1970-01-01T00:00:00",
+    "status": 201,
+    "response": json.dumps({"body": "{}", "content_type": "application/json"}),
 }
 # Writes before reads before changes before deletes, so each statement finds the sample row.
 ORDER = {"MERGE": 1, "INSERT": 1, "SELECT": 2, "WITH": 2, "UPDATE": 3}

@@ -121,9 +121,10 @@ def audit_log() -> Iterator[list[logging.LogRecord]]:
 
 
 def use_hybrid_table(app: Flask) -> None:
-    """Replace the app's users table (made at start) with an empty hybrid one, via init-db."""
+    """Replace the app's tables (made at start) with empty hybrid ones, via init-db."""
     with app.app_context(), db.connection() as conn:
-        conn.cursor().execute("DROP TABLE users")
+        for table in ("users", "idempotency_keys"):
+            conn.cursor().execute(f"DROP TABLE {table}")
     result = app.test_cli_runner().invoke(args=["init-db", "--hybrid"])
     assert result.exit_code == 0, result.output
 

@@ -184,3 +184,18 @@ def test_over_real_http_every_refusal_holds_and_changes_nothing(tmp_path: Path):
     assert [(u["id"], u["name"]) for u in listed[2]] == [(1, "Ada")]
     assert got[1]["ETag"] == '"v1"'
     assert issuer.requests() == 1
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_the_idempotency_key_reaches_the_service_through_every_lambda_front_door(door_app, door):
+    issuer, app = door_app
+    key = {"Idempotency-Key": '"' + door.replace(" ", "-") + '"', **bearer(issuer.token())}
+    body = {"email": f"door-{len(door)}@example.com", "name": "Door"}  # one address per door
+
+    first = send(door, app, "POST", "/api/v1/users", body, key)
+    again = send(door, app, "POST", "/api/v1/users", body, key)
+    reused = send(door, app, "POST", "/api/v1/users", {**body, "name": "Other"}, key)
+
+    assert (first[0], "Idempotent-Replayed" in first[1]) == (201, False)
+    assert (again[0], again[1]["Idempotent-Replayed"], again[2]) == (201, "true", first[2])
+    assert (reused[0], reused[2]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")

@@ -37,7 +37,7 @@ def test_the_spec_documents_every_operation_and_its_problem_responses(shared_cli
     not_found = spec["components"]["responses"]["NOT_FOUND"]
     assert list(not_found["content"]) == ["application/problem+json"]
     post = spec["paths"]["/api/v1/users"]["post"]["responses"]["201"]
-    assert set(post["headers"]) == {"ETag", "Location", *EVERY_RESPONSE}
+    assert set(post["headers"]) == {"ETag", "Location", "Idempotent-Replayed", *EVERY_RESPONSE}
     assert set(post["links"]) == {"GetUser", "ReplaceUser", "UpdateUser", "DeleteUser"}
 
 

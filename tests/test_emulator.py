@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +77,38 @@ def test_a_data_dir_from_before_email_key_is_upgraded_at_start(settings, make_ap
         client.post("/api/v1/users", json={"email": "ADA@example.com", "name": "A"}).status_code
         == 409
     )
+
+
+# Under gevent (as gunicorn's worker runs it), a greenlet ticks while one long statement runs.
+UNDER_GEVENT = """
+from gevent import monkey
+monkey.patch_all()
+import sys, tempfile, time, gevent
+from userservice.db.emulator import Emulator
+conn = Emulator(tempfile.mkdtemp(), database="D", schema="S").connect()
+ticks = []
+def tick():
+    while True:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.001)
+gevent.spawn(tick)
+gevent.sleep(0.01)
+cursor = conn.cursor()
+began = time.monotonic()
+cursor.execute("SELECT COUNT(*) FROM TABLE(GENERATOR(ROWCOUNT => 30000000))")
+ended = time.monotonic()
+print(cursor.fetchall()[0][0], sum(began < t < ended for t in ticks))
+"""
+
+
+@pytest.mark.slow
+def test_a_statement_under_gevent_lets_other_greenlets_run():
+    # DuckDB never yields to gevent's hub: on the hub's thread this statement would stop the
+    # ticker (0 ticks while it runs); on gevent's threadpool the ticker keeps going.
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", UNDER_GEVENT], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert out[0] == "30000000"
+    assert int(out[1]) > 0

@@ -136,3 +136,20 @@ def test_a_generated_client_creates_reads_updates_lists_and_deletes_a_user(gener
     assert deleted.status_code == 204
     gone = users["get_user"].sync_detailed(user.id, client=client)
     assert (gone.status_code, gone.parsed.code) == (404, "USER_NOT_FOUND")
+
+
+def test_a_generated_client_sends_an_idempotency_key_and_gets_the_first_answer_back(
+    generated, service
+):
+    models = importlib.import_module(f"{PACKAGE}.models")
+    create = operation("users", "create_user")
+    client = connect(generated, service)
+    body = models.UserInput(email="grace@example.com", name="Grace")
+
+    first = create.sync_detailed(client=client, body=body, idempotency_key='"create-grace"')
+    again = create.sync_detailed(client=client, body=body, idempotency_key='"create-grace"')
+
+    assert (first.status_code, "Idempotent-Replayed" in first.headers) == (201, False)
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.parsed == first.parsed

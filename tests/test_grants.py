@@ -17,7 +17,12 @@ ADMIN = {
     "users_without_email_key",
     "fill_email_keys",
     "users_sharing_an_email_key",
+    "create_idempotency_keys_table",
+    "create_idempotency_keys_hybrid_table",
+    "delete_expired_idempotency_keys",
 }
+TABLES = {"USERS": "TABLE USERSERVICE.PUBLIC.USERS"}
+TABLES["IDEMPOTENCY_KEYS"] = "TABLE USERSERVICE.PUBLIC.IDEMPOTENCY_KEYS"
 # What each statement the service runs needs on the users table; a MERGE needs SELECT and
 # what its clauses do.
 NEEDS = {
@@ -55,22 +60,27 @@ def test_the_role_gets_usage_on_its_warehouse_database_schema_and_sequence_and_d
         "DATABASE USERSERVICE": {"USAGE"},
         "SCHEMA USERSERVICE.PUBLIC": {"USAGE"},
         "TABLE USERSERVICE.PUBLIC.USERS": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "TABLE USERSERVICE.PUBLIC.IDEMPOTENCY_KEYS": {"SELECT", "INSERT", "UPDATE"},
         "SEQUENCE USERSERVICE.PUBLIC.USERS_ID_SEQ": {"USAGE"},
     }
 
 
 def test_the_table_privileges_are_exactly_what_the_sql_files_need():
     catalogue = queries.load(SQL_DIR)
-    needed: set[str] = set()
+    needed: dict[str, set[str]] = {table: set() for table in TABLES.values()}
     for name, query in catalogue.items():
         if name not in ADMIN:
             sql = re.sub(r"--[^\n]*", "", query.sql).upper()
             verb = sql.split()[0]
-            needed |= NEEDS[verb]
+            privileges = set(NEEDS[verb])
             if verb == "MERGE":
-                needed |= set(re.findall(r"\bTHEN\s+(INSERT|UPDATE|DELETE)\b", sql))
+                privileges |= set(re.findall(r"\bTHEN\s+(INSERT|UPDATE|DELETE)\b", sql))
+            # users_id_seq is a word of its own: no \bUSERS\b there.
+            for table in set(re.findall(r"\b(USERS|IDEMPOTENCY_KEYS)\b", sql)):
+                needed[TABLES[table]] |= privileges
 
-    assert grants_to_the_service()["TABLE USERSERVICE.PUBLIC.USERS"] == needed
+    granted = grants_to_the_service()
+    assert {table: granted[table] for table in TABLES.values()} == needed
     assert any("NEXTVAL" in q.sql.upper() for q in catalogue.values())
 
 

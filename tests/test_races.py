@@ -103,6 +103,27 @@ def test_parallel_creates_of_one_email_in_any_case_make_exactly_one_user(racing_
     assert json.loads(client.get(USERS).headers["X-Pagination"])["total"] == 1
 
 
+def test_parallel_creates_with_one_idempotency_key_make_one_user_and_one_answer(racing_app):
+    body = {"email": "ada@example.com", "name": "Ada"}
+    headers = {"Idempotency-Key": '"one-key"'}
+
+    responses = race(racing_app, [lambda c: c.post(USERS, json=body, headers=headers)] * RACERS)
+
+    created = [r for r in responses if r.status_code == 201]
+    in_flight = [r for r in responses if r.status_code != 201]
+    assert {(r.status_code, r.get_json()["code"]) for r in in_flight} <= {
+        (409, "IDEMPOTENCY_KEY_IN_FLIGHT")
+    }
+    [first] = [r for r in created if "Idempotent-Replayed" not in r.headers]
+    assert {(r.get_data(), r.headers["Location"], r.headers["ETag"]) for r in created} == {
+        (first.get_data(), first.headers["Location"], first.headers["ETag"])
+    }
+    client = racing_app.test_client()
+    assert holders(client, "ada@example.com") == [first.get_json()]
+    replay = client.post(USERS, json=body, headers=headers)
+    assert (replay.status_code, replay.get_data()) == (201, first.get_data())
+
+
 def test_parallel_moves_of_users_to_one_email_leave_exactly_one_holder(racing_app, make_user):
     client = racing_app.test_client()
     users = [make_user(client, f"u{i}@example.com", f"U{i}") for i in range(RACERS)]

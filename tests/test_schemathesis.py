@@ -39,6 +39,14 @@ include-name = [
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx",
 ]
+
+# Likewise a schema-valid Idempotency-Key that an earlier create sent with another body is
+# refused with 422 IDEMPOTENCY_KEY_REUSED, as the IETF draft says: that is what the key is for.
+[[operations]]
+include-name = ["POST /api/v1/users"]
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx",
+]
 """
 
 

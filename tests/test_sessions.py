@@ -1,13 +1,15 @@
-"""Sessions: the request ID in every statement, the session settings, and dead sessions replaced.
+"""Sessions: the request in every statement's QUERY_TAG, session settings, dead sessions replaced.
 
 The connect function hands out thin wrappers over real emulator connections: they record the
-SQL text each statement is sent with, and raise the connector's own errors where a test says.
+SQL text and the QUERY_TAG each statement is sent with, and raise the connector's own errors
+where a test says.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 import time
 import tomllib
@@ -70,12 +72,14 @@ class Cursor:
         self.inner = inner
         self.conn = conn
 
-    def execute(self, command: str, params: Any = None) -> Cursor:
+    def execute(self, command: str, params: Any = None, **options: Any) -> Cursor:
         self.conn.snowflake.statements.append(command)
+        tag = (options.get("_statement_params") or {}).get("QUERY_TAG")
+        self.conn.snowflake.tags.append(None if tag is None else traceless(json.loads(tag)))
         error = self.conn.execute_error(command)
         if error is not None and not self.conn.run_before_failing:
             raise error
-        self.inner.execute(command, params)
+        self.inner.execute(command, params, **options)
         if error is not None:
             raise error  # it ran, but its answer was lost on the way back
         return self
@@ -91,6 +95,7 @@ class Snowflake:
         self.emulator = emulator.Emulator(data_dir, database="USERSERVICE", schema="PUBLIC")
         self.connections: list[Connection] = []
         self.statements: list[str] = []
+        self.tags: list[dict[str, Any] | None] = []
 
     def __call__(self) -> Connection:
         self.connections.append(Connection(self.emulator.connect(), self))
@@ -115,6 +120,7 @@ def make(account_settings, make_app, snowflake) -> Callable[..., Flask]:
         with app.app_context():
             db.create_schema()
         snowflake.statements.clear()
+        snowflake.tags.clear()
         return app
 
     return build
@@ -125,17 +131,52 @@ def sql_of(app: Flask, name: str) -> str:
         return queries.get(name).sql
 
 
-def tagged(app: Flask, name: str, request_id: str) -> str:
-    return f"{sql_of(app, name)}\n/* request_id='{request_id}' */"
+def traceless(tag: dict[str, Any]) -> dict[str, Any]:
+    """A QUERY_TAG with its trace id (new per request: none was sent) checked and taken out.
+
+    None only outside the request hooks (a test's own request context).
+    """
+    trace_id = tag.pop("trace_id")
+    assert trace_id is None or re.fullmatch(r"[0-9a-f]{32}", trace_id)
+    return tag
 
 
-def test_every_statement_carries_the_request_id_in_a_trailing_comment(make, snowflake):
+def tag(request_id: str, route: str = "GET /api/v1/users/<id:user_id>") -> dict[str, Any]:
+    """The QUERY_TAG of a request's statements, less its trace id (tests/test_tracing.py)."""
+    return {
+        "service": "userservice",
+        "env": "development",
+        "version": "0.1.0",
+        "request_id": request_id,
+        "route": route,
+    }
+
+
+def test_every_statement_names_its_request_in_its_query_tag_not_in_its_text(make, snowflake):
     app = make()
+    client = app.test_client()
 
-    response = app.test_client().get("/api/v1/users/1", headers={"X-Request-ID": "req-42.a:b_c"})
+    client.post(
+        "/api/v1/users", json={"email": "a@x.io", "name": "A"}, headers={"X-Request-ID": "p"}
+    )
+    response = client.get("/api/v1/users/1", headers={"X-Request-ID": "req-42.a:b_c"})
 
-    assert response.status_code == 404
-    assert snowflake.statements == [tagged(app, "get_user", "req-42.a:b_c")]
+    assert response.status_code == 200
+    names = ["next_user_id", "insert_user", "get_user"]
+    assert snowflake.statements == [sql_of(app, name) for name in names]
+    posted = tag("p", "POST /api/v1/users")
+    assert snowflake.tags == [posted, posted, tag("req-42.a:b_c")]
+
+
+def test_one_statement_has_one_text_whatever_the_request(make, snowflake):
+    app = make()
+    client = app.test_client()
+
+    for request_id in ("r1", "r2", "*/ DROP TABLE users; --"):
+        client.get("/api/v1/users/1", headers={"X-Request-ID": request_id})
+
+    assert set(snowflake.statements) == {sql_of(app, "get_user")}
+    assert len({json.dumps(t) for t in snowflake.tags}) == 3
 
 
 @pytest.mark.parametrize(
@@ -143,44 +184,43 @@ def test_every_statement_carries_the_request_id_in_a_trailing_comment(make, snow
     [
         "*/ DROP TABLE users; --",
         "x' OR '1'='1",
-        "a */ ; DELETE FROM users /*",
+        'a", "request_id": "forged',
         "id\twith\ttabs",
         "r" * 129,
         "ünïcode",
     ],
 )
-def test_a_hostile_request_id_cannot_change_the_sql(make, snowflake, hostile):
+def test_a_hostile_request_id_reaches_neither_the_sql_nor_the_tag(make, snowflake, hostile):
     app = make()
     client = app.test_client()
-    client.post("/api/v1/users", json={"email": "ada@example.com", "name": "Ada"})
-    snowflake.statements.clear()
 
     response = client.get("/api/v1/users/1", headers={"X-Request-ID": hostile})
 
-    assert response.status_code == 200
     request_id = response.headers["X-Request-ID"]
     assert UUID4.fullmatch(request_id)
-    assert snowflake.statements == [tagged(app, "get_user", request_id)]
-    assert client.get("/api/v1/users/1").status_code == 200  # the table is still there
+    assert snowflake.statements == [sql_of(app, "get_user")]
+    assert snowflake.tags == [tag(request_id)]
 
 
-def test_the_request_id_is_checked_again_where_it_enters_the_sql(make, snowflake):
+def test_whatever_the_request_id_the_tag_stays_one_json_object(make, snowflake):
     app = make()
+    forged = '*/ DROP TABLE users; --\n", "route": "forged'
 
-    with app.test_request_context(), db.connection() as conn:
-        g.request_id = "*/ DROP TABLE users; --\n"
+    with app.test_request_context("/api/v1/users/1"), db.connection() as conn:
+        g.request_id = forged
         queries.run(conn, "get_user", id=1)
 
     assert snowflake.statements == [sql_of(app, "get_user")]
+    assert snowflake.tags == [tag(forged)]
 
 
-def test_statements_outside_a_request_carry_no_comment(make, snowflake):
+def test_statements_outside_a_request_carry_only_the_session_tag(make, snowflake):
     app = make()
 
     with app.app_context(), db.connection() as conn:
         queries.run(conn, "ping")
 
-    assert snowflake.statements == [sql_of(app, "ping")]
+    assert (snowflake.statements, snowflake.tags) == ([sql_of(app, "ping")], [None])
 
 
 def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts(
@@ -227,8 +267,9 @@ def test_a_connection_idle_past_max_idle_is_pinged_once_before_use(make, snowfla
     client.get("/api/v1/users/1", headers=headers)
 
     # The pool checks it on a thread of its own, outside the request: the ping is untagged.
-    get, ping = tagged(app, "get_user", "r1"), sql_of(app, "ping")
+    get, ping = sql_of(app, "get_user"), sql_of(app, "ping")
     assert snowflake.statements == [get, ping, get, get]
+    assert snowflake.tags == [tag("r1"), None, tag("r1"), tag("r1")]
     assert len(snowflake.connections) == 1
 
 
@@ -256,11 +297,12 @@ def test_a_connection_closed_while_idle_is_replaced_unnoticed(make, snowflake):
     (dead,) = snowflake.connections
     dead.close()  # as the connector does after a fatal error on another thread
     snowflake.statements.clear()
+    snowflake.tags.clear()
 
     response = client.get("/api/v1/users/1", headers={"X-Request-ID": "r2"})
 
     assert (response.status_code, response.get_json()["email"]) == (200, "ada@example.com")
-    assert snowflake.statements == [tagged(app, "get_user", "r2")]
+    assert (snowflake.statements, snowflake.tags) == ([sql_of(app, "get_user")], [tag("r2")])
     assert len(snowflake.connections) == 2
     assert db.get_from(app).pool.get_stats()["discarded"] == 1
 

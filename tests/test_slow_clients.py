@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bench.servers import call
+from bench.servers import call, read_until_closed
 from bench.slow_clients import open_slow_clients
 from userservice.settings import Settings
 
@@ -18,25 +18,6 @@ pytestmark = pytest.mark.slow
 
 READ_TIMEOUT = Settings().read_timeout
 SLOW = 64
-
-
-def read_until_closed(
-    sock: socket.socket, since: float, seconds: float
-) -> tuple[bytes, float | None]:
-    """Read until the server closes; return what it sent and when it closed (None: not yet).
-
-    The time is counted from `since` (a time.monotonic()), and waited for at most `seconds`.
-    """
-    received = b""
-    sock.settimeout(max(0.01, since + seconds - time.monotonic()))
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        return received, None
-    except ConnectionResetError:
-        pass
-    return received, time.monotonic() - since
 
 
 def timed_get(port: int, path: str) -> tuple[int, float]:

@@ -19,7 +19,7 @@ from snowflake.connector.errors import ProgrammingError
 from verify_sessions import Outcome, judge
 from verify_sql import Row, Verdict
 
-from bench.servers import ROOT, EmulatorServer
+from bench.servers import ROOT, EmulatorServer, emulator_server_env
 from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings
 
@@ -28,11 +28,19 @@ pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "verify_snowflake.py"
 PASS, FAIL, NA = "PASS", "FAIL", "NOT APPLICABLE"
 ON_EMULATOR = "not applicable on the emulator: "
+INSERTED = "number of rows inserted: 1, number of rows updated: 0"
+UPDATED = "number of rows updated: 1, number of multi-joined rows updated: 0"
 EXPECTED_ON_EMULATOR = [
     ("connect", PASS, "Snowflake 10.0.0 (the emulator's server)"),
-    ("standard: DDL", PASS, "create_users_id_seq.sql, create_users_table.sql"),
+    (
+        "standard: DDL",
+        PASS,
+        "create_users_id_seq.sql, create_idempotency_keys_table.sql, create_users_table.sql",
+    ),
     ("standard: sql/add_users_email_key.sql", PASS, "1 row"),
-    ("standard: sql/insert_user.sql", PASS, "number of rows inserted: 1"),
+    ("standard: sql/claim_idempotency_key.sql", PASS, INSERTED),
+    ("standard: sql/insert_user.sql", PASS, INSERTED),
+    ("standard: sql/find_idempotency_key.sql", PASS, "1 row"),
     ("standard: sql/get_user.sql", PASS, "1 row"),
     ("standard: sql/get_user_for_update.sql", PASS, "1 row"),
     ("standard: sql/list_users.sql", PASS, "1 row"),
@@ -45,11 +53,10 @@ EXPECTED_ON_EMULATOR = [
         PASS,
         "number of rows updated: 0, number of multi-joined rows updated: 0",
     ),
-    (
-        "standard: sql/update_user.sql",
-        PASS,
-        "number of rows updated: 1, number of multi-joined rows updated: 0",
-    ),
+    ("standard: sql/release_idempotency_key.sql", PASS, UPDATED),
+    ("standard: sql/store_idempotent_response.sql", PASS, UPDATED),
+    ("standard: sql/update_user.sql", PASS, UPDATED),
+    ("standard: sql/delete_expired_idempotency_keys.sql", PASS, "number of rows deleted: 0"),
     ("standard: sql/delete_user.sql", PASS, "number of rows updated: 0, number of rows deleted: 1"),
     ("standard: create", PASS, "created and read back, version 1"),
     ("standard: duplicate create refused", PASS, "the same address in capitals: EMAIL_TAKEN"),
@@ -75,6 +82,11 @@ EXPECTED_ON_EMULATOR = [
         ON_EMULATOR + "fakesnow's server runs concurrent MERGEs without Snowflake's table lock",
     ),
     (
+        "standard: persisted result and QUERY_TAG",
+        NA,
+        ON_EMULATOR + "fakesnow keeps no QUERY_HISTORY and ignores QUERY_TAG",
+    ),
+    (
         "standard: two-session create",
         NA,
         ON_EMULATOR + "fakesnow's server does not make session B wait for A's lock",
@@ -98,15 +110,7 @@ def account_env(port: int | None) -> dict[str, str]:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     if port is None:
         return env
-    return {
-        **env,
-        "SNOWFLAKE_ACCOUNT": "fakesnow",
-        "SNOWFLAKE_USER": "fake",
-        "SNOWFLAKE_PASSWORD": "snow",
-        "SNOWFLAKE_HOST": "127.0.0.1",
-        "SNOWFLAKE_PORT": str(port),
-        "SNOWFLAKE_PROTOCOL": "http",
-    }
+    return emulator_server_env(port, **env)
 
 
 def verify(cwd: Path, port: int | None, *args: str) -> subprocess.CompletedProcess[str]:

@@ -64,3 +64,19 @@ def test_start_response_is_bound_to_a_response_that_can_force_close():
     assert parameters(Response.force_close) == ["self"]
     assert "self.must_close = True" in inspect.getsource(Response.force_close)
     assert "self.must_close" in inspect.getsource(Response.should_close)
+
+
+def test_asyncworkers_keep_alive_loop_calls_handle_request_once_per_request():
+    # worker.take_turns runs after each handle_request; if gunicorn served a connection's
+    # requests some other way, connections would stop taking turns.
+    source = inspect.getsource(AsyncWorker.handle)
+
+    assert source.count("self.handle_request(listener_name, req, client, addr)") == 2
+    assert parameters(AsyncWorker.handle_request) == [
+        "self",
+        "listener_name",
+        "req",
+        "sock",
+        "addr",
+    ]
+    assert worker.ReadTimeoutWorker.handle_request is not GeventWorker.handle_request

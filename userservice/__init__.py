@@ -19,6 +19,7 @@ from . import (
     logs,
     paths,
     problems,
+    tracing,
     views,
 )
 from .settings import Settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     paths.init_app(app, smorest)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)
+    tracing.init_app(app)  # first of the request hooks: every later log line has the trace
     hooks.init_app(app)
     framing.init_app(app)
     cors.init_app(app)

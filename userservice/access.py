@@ -7,7 +7,7 @@ import threading
 
 from flask import Flask, Response, current_app, request
 
-from . import auth, metrics
+from . import auth, metrics, tracing
 from .db import RequestFigures
 
 EXTENSION_KEY = "userservice.access"
@@ -51,7 +51,14 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
             "status": response.status_code,
             **caller,
             **figures,
-            **({"cold_start": cold_start} if on_lambda else {}),
+            **(
+                {
+                    "cold_start": cold_start,
+                    "xray_trace_id": tracing.xray_root(),
+                }
+                if on_lambda
+                else {}
+            ),
         },
     )
     if settings.metrics_emf:

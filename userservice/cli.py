@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -14,6 +15,7 @@ from flask.cli import with_appcontext
 from . import db
 from .db import queries
 from .emails import email_key
+from .users import sql_time
 
 # Rows read and keyed per statement pair: large enough that a million users take a few
 # thousand statements, small enough that one batch's JSON stays far below Snowflake's limits.
@@ -64,14 +66,17 @@ def migrate(batch_size: int = BATCH_SIZE) -> Migration:
 @click.option(
     "--hybrid",
     is_flag=True,
-    help="Create the users table as a Snowflake hybrid table (PRIMARY KEY and UNIQUE enforced).",
+    help="Create the tables as Snowflake hybrid tables (PRIMARY KEY and UNIQUE enforced).",
 )
 @with_appcontext
 def init_db_command(hybrid: bool) -> None:
-    """Create the users table and its sequence; an existing users table is left as it is."""
+    """Create the users and idempotency_keys tables and the sequence; existing ones stay."""
     db.create_schema(hybrid=hybrid)
     kind = "hybrid" if hybrid else "standard"
-    click.echo(f"Created the users table ({kind}, unless one existed) and its sequence.")
+    click.echo(
+        f"Created the users and idempotency_keys tables ({kind}, unless they existed) "
+        "and the sequence."
+    )
 
 
 @click.command("migrate")
@@ -102,7 +107,19 @@ def migrate_command(batch_size: int) -> None:
         )
 
 
+@click.command("sweep-idempotency-keys")
+@with_appcontext
+def sweep_command() -> None:
+    """Delete the expired Idempotency-Key rows (run it on a schedule, e.g. daily)."""
+    with db.connection() as conn:
+        [counts] = queries.run(
+            conn, "delete_expired_idempotency_keys", now=sql_time(datetime.now(UTC))
+        )
+    click.echo(f"Deleted {int(counts['number of rows deleted'])} expired Idempotency-Key rows.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands with the app's `flask` CLI."""
     app.cli.add_command(init_db_command)
     app.cli.add_command(migrate_command)
+    app.cli.add_command(sweep_command)

@@ -43,7 +43,7 @@ def add_headers(response: Response) -> Response:
 
 def _allowed_origin() -> str | None:
     """Return the Allow-Origin value for this request's Origin, or None when not allowed."""
-    origin = request.headers.get("Origin", "").rstrip("/")
+    origin = str(request.environ.get("HTTP_ORIGIN", "")).rstrip("/")
     if not origin:
         return None
     allowed = current_app.config["SETTINGS"].cors_allowed_origins

@@ -67,6 +67,28 @@ class WriteConflict(ServiceError):
     retry_after = 1
 
 
+class IdempotencyKeyMalformed(ServiceError):
+    """The Idempotency-Key header is not a string of 1-255 visible ASCII characters."""
+
+    status, code = 400, "IDEMPOTENCY_KEY_MALFORMED"
+    public_detail = 'Send Idempotency-Key as 1-255 visible ASCII characters, e.g. "8e03978e".'
+
+
+class IdempotencyKeyReused(ServiceError):
+    """The Idempotency-Key was first sent with another request body."""
+
+    status, code = 422, "IDEMPOTENCY_KEY_REUSED"
+    public_detail = "This Idempotency-Key was used with another request body; use a new key."
+
+
+class IdempotencyKeyInFlight(ServiceError):
+    """The first request with this Idempotency-Key is still being processed."""
+
+    status, code = 409, "IDEMPOTENCY_KEY_IN_FLIGHT"
+    public_detail = "A request with this Idempotency-Key is still in progress; retry."
+    retry_after = 1  # a live first attempt answers within seconds
+
+
 class DatabaseUnavailable(ServiceError):
     """The database could not be reached in time; raised with DB_RETRY_AFTER as retry_after."""
 

@@ -18,13 +18,12 @@ def start_request() -> None:
     The ID is the caller's X-Request-ID when it is a sane token, else (on Lambda) API
     Gateway's request ID, so the service's logs line up with API Gateway's, else a new UUID.
     """
-    event = request.environ.get("lambda.event") or {}
-    candidates = (
-        request.headers.get("X-Request-ID", ""),
-        str((event.get("requestContext") or {}).get("requestId", "")),
-    )
-    sane = (c for c in candidates if REQUEST_ID.fullmatch(c))
-    g.request_id = next(sane, None) or new_request_id()
+    environ = request.environ
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    if not REQUEST_ID.fullmatch(given):
+        event = environ.get("lambda.event") or {}
+        given = str((event.get("requestContext") or {}).get("requestId", ""))
+    g.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
     g.started = time.perf_counter()
     g.figures = RequestFigures()
 

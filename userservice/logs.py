@@ -13,16 +13,21 @@ from flask import g, has_request_context, request
 # Attributes every LogRecord has; anything else was passed in `extra` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s%(fields)s"
+# One encoder for every line: json.dumps(default=...) would build a new one per call.
+_encode = json.JSONEncoder(default=str).encode
 
 
 class RequestContext(logging.Filter):
-    """Stamp each record with the request it was logged in (and Lambda's request ID)."""
+    """Stamp each record with the request it was logged in, its trace (and Lambda's request ID)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add request_id, and aws_request_id on Lambda, unless the record carries them."""
+        """Add request_id, trace_id, span_id and on Lambda aws_request_id, unless already there."""
         if has_request_context():
             if not hasattr(record, "request_id"):
                 record.request_id = g.get("request_id")
+            placed = g.get("trace")  # tracing.RequestTrace, set by the request's first hook
+            if placed is not None and not hasattr(record, "trace_id"):
+                record.trace_id, record.span_id = placed.trace_id, placed.span_id
             context = request.environ.get("lambda.context")
             if context is not None and not hasattr(record, "aws_request_id"):
                 record.aws_request_id = getattr(context, "aws_request_id", None)
@@ -49,7 +54,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -75,6 +80,10 @@ def configure(level: str, fmt: str = "json") -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # Neither format writes the thread's or process's name: do not look them up per record
+    # (a greenlet lookup under gevent). gunicorn's own format does write the process ID.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     threading.excepthook = _log_thread_exception
 
 

@@ -41,6 +41,10 @@ EMAIL_NOTE = (
     "An address (internationalized ones too) with a local part of at most 64 characters and "
     "a domain name with a dot: no `localhost`, no address literal. " + PRINTABLE_NOTE
 )
+# Idempotency-Key (idempotency.py checks it, the spec documents it): RFC 8941's sf-string, as
+# the IETF draft defines the header, quoted with `\"` and `\\` escaped; or the bare form most
+# clients send, visible ASCII with no quote or backslash. The key is 1-255 visible characters.
+IDEMPOTENCY_KEY_PATTERN = r'"((?:[!#-\[\]-~]|\\["\\]){1,255})"|([!#-\[\]-~]{1,255})'
 _CONTROL = re.compile(f"[{CONTROLS}]")
 _BIDI = re.compile(f"[{BIDI}]")
 

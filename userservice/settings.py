@@ -110,6 +110,11 @@ class Settings:
     gunicorn_worker_connections: int = _setting("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
     read_timeout: int = _setting("READ_TIMEOUT", 5, minimum=1)
     gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1)
+    # How long a POST's Idempotency-Key is remembered; and how long an unanswered claim holds
+    # its key before a retry may take it over (above the 10 s time budget, so a live request
+    # is never overtaken; this bounds how long a create abandoned by a killed process blocks).
+    idempotency_key_ttl_seconds: int = _setting("IDEMPOTENCY_KEY_TTL_SECONDS", 86400, minimum=60)
+    idempotency_lease_seconds: int = _setting("IDEMPOTENCY_LEASE_SECONDS", 15, minimum=11)
     log_level: str = _setting("LOG_LEVEL", "INFO")
     log_format: str = _setting("LOG_FORMAT", "json")
     metrics_emf: bool = _setting("METRICS_EMF", False)
@@ -173,6 +178,10 @@ class Settings:
         if self.snowflake_lock_timeout >= self.snowflake_statement_timeout:
             # Else a lock wait ends as a statement timeout, and is not told apart as busy.
             raise SettingsError("SNOWFLAKE_LOCK_TIMEOUT must be below SNOWFLAKE_STATEMENT_TIMEOUT")
+        if self.idempotency_lease_seconds >= self.idempotency_key_ttl_seconds:
+            raise SettingsError(
+                "IDEMPOTENCY_LEASE_SECONDS must be below IDEMPOTENCY_KEY_TTL_SECONDS"
+            )
         self._validate_snowflake()
         self._validate_auth()
 

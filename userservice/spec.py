@@ -14,7 +14,7 @@ from werkzeug.exceptions import default_exceptions
 from .db import REQUEST_ID
 from .errors import ServiceError
 from .problems import HTTP_CODES, PROBLEM_JSON, VALIDATION_DETAIL, problem_body
-from .schemas import ProblemSchema
+from .schemas import IDEMPOTENCY_KEY_PATTERN, ProblemSchema
 
 # The name flask-smorest gives the response every operation documents as `default`.
 DEFAULT_ERROR = "DEFAULT_ERROR"
@@ -69,6 +69,18 @@ PRECONDITION_PARAMETERS = {
         "description": "304 if the user's ETag is one of these (weak comparison), or `*`.",
         "schema": {"type": "string"},
     },
+    "IDEMPOTENCY_KEY": {
+        "name": "Idempotency-Key",
+        "description": (
+            '1-255 visible ASCII characters, quoted as a structured-field string (`"k1"`) '
+            "or bare; unique per create. A retry with the key and the same body within 24 h "
+            "gets the first answer again (with `Idempotent-Replayed: true`) and creates "
+            "nothing; with another body, 422 IDEMPOTENCY_KEY_REUSED; while the first is "
+            "unanswered, 409 IDEMPOTENCY_KEY_IN_FLIGHT. Optional."
+        ),
+        "example": '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+        "schema": {"type": "string", "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN})$"},
+    },
     "IF_NONE_MATCH_WRITE": {
         "name": "If-None-Match",
         "description": "412 if the user's ETag is one of these (weak comparison), or `*`.",
@@ -118,12 +130,12 @@ def _problem(status: HTTPStatus | None) -> dict[str, Any]:
 def examples(status: HTTPStatus) -> dict[str, dict[str, Any]]:
     """Return one named example body for each code a problem with this status carries."""
     details = {cls.code: cls.public_detail for cls in _service_errors() if cls.status == status}
-    if not details:
-        details[HTTP_CODES.get(status, status.name)] = _http_detail(status)
+    if not details or status in HTTP_CODES:  # werkzeug's or smorest's own, beside the service's
+        details.setdefault(HTTP_CODES.get(status, status.name), _http_detail(status))
     bodies = {}
     for code, detail in details.items():
         body = problem_body(int(status), code, detail, "/api/v1/users/7", EXAMPLE_REQUEST_ID)
-        if status == HTTPStatus.UNPROCESSABLE_ENTITY:
+        if code == HTTP_CODES[HTTPStatus.UNPROCESSABLE_ENTITY]:
             body["errors"] = EXAMPLE_ERRORS
         bodies[code] = {"summary": code, "value": body}
     return bodies

@@ -56,21 +56,28 @@ def list_users(*, email: str | None, page: int, page_size: int) -> tuple[list[Us
     return [_user(row) for row in rows if row["id"] is not None], total
 
 
-def create_user(*, email: str, name: str) -> User:
-    """Create a user, or raise EmailTaken when another holds the same address in any spelling."""
-    now = _now()
+def create_user(
+    *, email: str, name: str, user_id: int | None = None, now: datetime | None = None
+) -> User:
+    """Create a user, or raise EmailTaken when another holds the same address in any spelling.
+
+    An Idempotency-Key's claim brings the id and time to write: a user already there with that
+    id is the one an earlier attempt with the key wrote, and is answered as created.
+    """
+    now = now or _now()
     with db.connection() as conn, _refused_key():
-        user_id = int(queries.run(conn, "next_user_id")[0]["id"])
-        inserted = queries.run(
+        if user_id is None:
+            user_id = int(queries.run(conn, "next_user_id")[0]["id"])
+        [counts] = queries.run(
             conn,
             "insert_user",
             id=user_id,
             email=email,
             email_key=email_key(email),
             name=name,
-            now=_sql_time(now),
+            now=sql_time(now),
         )
-    if not queries.affected(inserted):
+    if not int(counts["number of rows inserted"]) + int(counts["number of rows updated"]):
         raise EmailTaken()
     written = {"email": email, "name": name, "created_at": now, "updated_at": now}
     return {"id": user_id, **written, "version": 1}
@@ -145,7 +152,7 @@ def _write(conn: Any, user: User, key: str | None, *, read_version: int) -> bool
         email=user["email"],
         email_key=key,
         name=user["name"],
-        now=_sql_time(user["updated_at"]),
+        now=sql_time(user["updated_at"]),
         version=read_version,
     )
     return bool(queries.affected(updated))
@@ -194,6 +201,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sql_time(moment: datetime) -> str:
+def sql_time(moment: datetime) -> str:
     """Format a UTC time for TO_TIMESTAMP_NTZ, which keeps the wall clock it is given."""
     return moment.replace(tzinfo=None).isoformat()

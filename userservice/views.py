@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from . import auth, users
+from . import auth, idempotency, users
 from .api import Blueprint
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
@@ -15,7 +15,12 @@ blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User
 # Every users call shows its token first: before any argument parsing or database work.
 blp.before_request(auth.authenticate)
 blp.after_request(auth.audit)
+blp.after_request(idempotency.finish)
 
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored answer to an earlier request with the key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 LOCATION_HEADER = {
     "description": "The new user's URL.",
     "required": True,
@@ -58,12 +63,35 @@ class Users(MethodView):
         return page
 
     @blp.arguments(UserInputSchema)
-    @blp.response(201, UserSchema, headers={"ETag": "ETAG", "Location": LOCATION_HEADER})
+    @blp.response(
+        201,
+        UserSchema,
+        headers={
+            "ETag": "ETAG",
+            "Location": LOCATION_HEADER,
+            idempotency.REPLAYED: REPLAYED_HEADER,
+        },
+    )
     @blp.problems(400, 409, 413, 415, 503)
-    @blp.doc(operationId="createUser", responses={201: {"links": USER_LINKS}})
-    def post(self, data: dict[str, str]) -> tuple[users.User, dict[str, str]]:
-        """Create a user; no other user may hold the address in any spelling."""
-        user = users.create_user(**data)
+    @blp.doc(
+        operationId="createUser",
+        parameters=["IDEMPOTENCY_KEY"],
+        responses={201: {"links": USER_LINKS}},
+    )
+    def post(self, data: dict[str, str]) -> Any:
+        """Create a user; no other user may hold the address in any spelling.
+
+        With an Idempotency-Key, a retry gets the first answer again and creates nothing.
+        """
+        claim = idempotency.begin(data)
+        if isinstance(claim, Response):
+            return claim
+        user = users.create_user(
+            email=data["email"],
+            name=data["name"],
+            user_id=None if claim is None else claim.user_id,
+            now=None if claim is None else claim.created_at,
+        )
         return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
 
 

@@ -15,6 +15,8 @@ tests/test_slow_clients.py):
   and the close that drains unread request bytes first (RFC 9112, section 9.6).
 - `start_response.__self__.force_close()`: the gunicorn Response behind the WSGI
   start_response; a WSGI app may not send `Connection: close` itself.
+- `AsyncWorker.handle_request`, called once per request by `AsyncWorker.handle`'s keep-alive
+  loop: the worker yields to gevent's hub after it (see `take_turns`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import gevent
 from gunicorn import util
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
@@ -73,6 +76,11 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         client.settimeout(self.wsgi.config["SETTINGS"].read_timeout)
         AsyncWorker.handle(self, listener, client, addr)
 
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
+        """Serve one request of a connection, then let the other connections take a turn."""
+        super().handle_request(listener_name, req, sock, addr)
+        take_turns()
+
     def load_wsgi(self) -> None:
         """Load the app, wrapped so that an answer to an unread body closes the connection."""
         super().load_wsgi()
@@ -110,6 +118,19 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         # Unread request bytes would turn a plain close into a reset that can destroy the
         # answer before the client reads it (RFC 9112, section 9.6).
         util.close_graceful(client)
+
+
+def take_turns() -> None:
+    """Yield to gevent's hub between two requests of one keep-alive connection.
+
+    A greenlet switches only when a read would block. Under load a client's next request is
+    often in the socket before its connection's greenlet has finished the last one, so that
+    greenlet served hundreds of requests in a row (measured: runs of 400-700 on one of 16
+    connections) while the others' requests waited, and p99 reached 100 times p50. `sleep(0)`
+    queues this greenlet behind every connection the hub already found ready. (A timer or
+    `gevent.idle()` would make the hub poll sockets first, but measured slower and no fairer.)
+    """
+    gevent.sleep(0)
 
 
 def _closing(app: Any) -> Any:

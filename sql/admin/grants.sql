@@ -1,6 +1,6 @@
 -- Least privilege for userservice: a role of its own with USAGE on its warehouse, database
--- and schema, SELECT, INSERT, UPDATE and DELETE on the users table, USAGE on the id sequence,
--- and nothing else (no OWNERSHIP, no CREATE, no future grants, never ACCOUNTADMIN).
+-- and schema, SELECT, INSERT, UPDATE and DELETE on the users table, SELECT, INSERT and UPDATE
+-- on the idempotency_keys table, USAGE on the id sequence, and nothing else (no OWNERSHIP, no CREATE, no future grants, never ACCOUNTADMIN).
 --
 -- An administrator runs this once, by hand, AFTER the table and sequence exist:
 --     1. create them with an owner role, never the service's:
@@ -16,7 +16,7 @@ WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE INITIALLY_SUSPENDED
 
 USE ROLE USERADMIN;
 CREATE ROLE IF NOT EXISTS USERSERVICE_ROLE
-COMMENT = 'userservice: reads and writes USERSERVICE.PUBLIC.USERS, nothing else';
+COMMENT = 'userservice: reads and writes USERSERVICE.PUBLIC.USERS and IDEMPOTENCY_KEYS';
 -- TYPE = SERVICE: no password and no MFA; it logs in with a key pair, a token or workload
 -- identity (see the README for ALTER USER ... SET RSA_PUBLIC_KEY).
 CREATE USER IF NOT EXISTS USERSERVICE_SVC
@@ -38,5 +38,9 @@ GRANT USAGE ON SCHEMA USERSERVICE.PUBLIC TO ROLE USERSERVICE_ROLE;
 -- UPDATE for the clause that counts a user at another version). init-db and migrate (ALTER
 -- TABLE) run with the owner role, like step 1 below.
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE USERSERVICE.PUBLIC.USERS TO ROLE USERSERVICE_ROLE;
--- next_user_id (users_id_seq.NEXTVAL).
+-- find_idempotency_key (SELECT); claim_idempotency_key (MERGE: SELECT, INSERT, UPDATE);
+-- store_idempotent_response and release_idempotency_key (UPDATE). Expired keys are deleted by
+-- `flask --app userservice sweep-idempotency-keys`, run with the owner role like init-db.
+GRANT SELECT, INSERT, UPDATE ON TABLE USERSERVICE.PUBLIC.IDEMPOTENCY_KEYS TO ROLE USERSERVICE_ROLE;
+-- next_user_id and find_idempotency_key (users_id_seq.NEXTVAL).
 GRANT USAGE ON SEQUENCE USERSERVICE.PUBLIC.USERS_ID_SEQ TO ROLE USERSERVICE_ROLE;

@@ -21,8 +21,12 @@ from .figures import RequestFigures
 from .pool import ConnectionPool, PoolClosed, PoolTimeout
 
 EXTENSION_KEY = "userservice.db"
-SCHEMA = ("create_users_id_seq", "create_users_table")
-HYBRID_SCHEMA = ("create_users_id_seq", "create_users_hybrid_table")
+SCHEMA = ("create_users_id_seq", "create_users_table", "create_idempotency_keys_table")
+HYBRID_SCHEMA = (
+    "create_users_id_seq",
+    "create_users_hybrid_table",
+    "create_idempotency_keys_hybrid_table",
+)
 log = logging.getLogger(__name__)
 
 
@@ -158,7 +162,7 @@ def _as_503(exc: Exception, retry_after: int) -> ServiceError | None:
 
 
 def create_schema(*, hybrid: bool = False) -> None:
-    """Apply the DDL in sql/ (sequence, and a standard or hybrid table); safe to run again."""
+    """Apply the DDL in sql/ (sequence, standard or hybrid tables); safe to run again."""
     with connection() as conn:
         for name in HYBRID_SCHEMA if hybrid else SCHEMA:
             queries.run(conn, name)

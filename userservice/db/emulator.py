@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +46,19 @@ class _SerialCursor:
         self._cursor = cursor
         self._lock = lock
 
-    def execute(self, command: str, params: Any = None) -> _SerialCursor:
-        """Run a statement under the emulator's lock, failing as Snowflake would."""
+    def execute(self, command: str, params: Any = None, **options: Any) -> _SerialCursor:
+        """Run a statement under the emulator's lock, failing as Snowflake would.
+
+        fakesnow takes the connector's options (a statement's QUERY_TAG) and ignores them.
+        """
         with self._lock:
             try:
-                self._cursor.execute(HYBRID_TABLE.sub("CREATE TABLE", command), params)
+                off_hub(
+                    self._cursor.execute,
+                    HYBRID_TABLE.sub("CREATE TABLE", command),
+                    params,
+                    **options,
+                )
             except Exception as exc:
                 refused = _as_unique_violation(exc)
                 if refused is None:
@@ -58,6 +68,22 @@ class _SerialCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+
+def off_hub(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call `function`, on a real thread of gevent's threadpool when gevent has patched threads.
+
+    DuckDB (and fakesnow's translation before it) never yields to gevent's hub, so one long
+    statement would stall every connection of the worker. The emulator's lock, a gevent lock
+    there, still lets one statement run at a time. Without gevent (tests, the flask CLI) the
+    call runs here.
+    """
+    monkey = sys.modules.get("gevent.monkey")  # imported only when gevent is in use
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return function(*args, **kwargs)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args, kwargs)
 
 
 def _as_unique_violation(exc: Exception) -> Exception | None:
@@ -187,10 +213,13 @@ class Emulator:
     def connect(self) -> _SerialConnection:
         """Open a connection whose statements run one at a time across the emulator."""
         with self._lock:
-            conn = self._instance.connect(
-                database=self._database, schema=self._schema, paramstyle="qmark"
-            )
+            conn = off_hub(self._connect)
         return _SerialConnection(conn, self._lock)
+
+    def _connect(self) -> Any:
+        return self._instance.connect(
+            database=self._database, schema=self._schema, paramstyle="qmark"
+        )
 
     def close(self) -> None:
         """Release the data files, so another instance may open them."""

@@ -11,13 +11,13 @@ from typing import Any, Protocol
 
 from flask import current_app, g, has_app_context
 
+from . import querytag, spans
 from .figures import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 EXTENSION_KEY = "userservice.queries"
-# A sane request ID: the request hook takes the caller's only when it matches, the spec
-# documents it, and it is checked again where it enters the SQL text, whatever produced it:
-# only these characters can never close the comment, open a string or end the statement.
+# A sane request ID: the request hook takes the caller's only when it matches, and the spec
+# documents it. It reaches Snowflake only inside the JSON of a QUERY_TAG, never the SQL text.
 REQUEST_ID = re.compile(r"[A-Za-z0-9\-._:]{1,128}")
 
 # One token at a time: quoted text and comments are skipped whole, so a colon inside them
@@ -40,7 +40,7 @@ class Cursor(Protocol):
 
     description: Any
 
-    def execute(self, command: str, params: Any = ...) -> Any: ...  # noqa: D102
+    def execute(self, command: str, params: Any = ..., **options: Any) -> Any: ...  # noqa: D102
     def fetchall(self) -> list[Any]: ...  # noqa: D102
     def close(self) -> Any: ...  # noqa: D102
 
@@ -123,13 +123,23 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the statement `name` with bound parameters and return its rows as dicts."""
     query = get(name)
     values = query.bind(params)
+    if spans.recording():
+        with spans.statement(query.path.name) as span:
+            return _run(conn, query, values, span)
+    return _run(conn, query, values, None)
+
+
+def _run(conn: Connection, query: Query, values: list[Any], span: Any) -> list[dict[str, Any]]:
+    """Run a bound statement, count it in the request's figures, and add to its span."""
     figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     started = time.perf_counter()
     cursor = conn.cursor()
     try:
-        cursor.execute(query.sql + _request_comment(), values)
+        querytag.execute(cursor, query.sql, values)
         columns = [column[0].lower() for column in cursor.description or ()]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        if span is not None:
+            spans.returned(span, cursor, len(rows))
     finally:
         cursor.close()
         if figures is not None:
@@ -140,16 +150,6 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
 def affected(rows: list[dict[str, Any]]) -> int:
     """Read the count from a DML result row (number of rows inserted/updated/deleted)."""
     return int(next(iter(rows[0].values()))) if rows else 0
-
-
-def _request_comment() -> str:
-    """Return a comment naming the request, or "" when there is no sane request ID."""
-    # In the statement's text it reaches QUERY_HISTORY with no extra round trip (ALTER SESSION
-    # would cost one); on a line of its own, so a `--` comment on the last line cannot hide it.
-    request_id = str(g.get("request_id", "")) if has_app_context() else ""
-    if not REQUEST_ID.fullmatch(request_id):
-        return ""
-    return f"\n/* request_id='{request_id}' */"
 
 
 def _leading_comments(text: str) -> list[str]:

@@ -1,0 +1,103 @@
+"""Measure what tracing adds with no OpenTelemetry SDK installed: CPU microseconds per request.
+
+One process, one run, no SDK imported (checked): the service on the null connection
+(bench/nulldb.py) answers GET /api/v1/users/1 (one statement) through `app.wsgi_app`, with a
+valid `traceparent`, with none, and with the tracing hooks taken off the app (the baseline).
+The statement's own check (`db.spans.recording()`, one per statement) stays in all three, so
+it is timed alone too and added. CPU time is `time.process_time()`; the cases run in
+alternating rounds, and each figure is the median over rounds of the mean per request.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Callable
+
+from flask import Flask, Response
+
+from bench import nulldb
+from bench.auth_cost import PATH, cpu_us, requester
+from bench.null_wsgi import settings
+from userservice import create_app, db, tracing
+from userservice.db import spans
+
+ROUNDS = 21
+TARGET_US = 10
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def untraced(app: Flask) -> Flask:
+    """Take the tracing hooks off an app: what a request costs without them."""
+    app.before_request_funcs[None].remove(tracing.start)
+    app.after_request_funcs[None].remove(tracing.finish)
+    return app
+
+
+def hooks_alone(app: Flask, headers: dict[str, str], *, run: bool = True) -> Callable[[], object]:
+    """Return a function that runs tracing's two hooks in one request's context (or none)."""
+    context = app.test_request_context(PATH, headers=headers)
+    answer = Response("{}")
+
+    def both() -> object:
+        context.push()
+        try:
+            if run:
+                tracing.start()
+                tracing.finish(answer)
+                del answer.headers[tracing.RESPONSE_HEADER]
+            return answer
+        finally:
+            context.pop()
+
+    return both
+
+
+def measure() -> dict[str, list[float]]:
+    """Time each case in alternating rounds; return the per-round means."""
+    traced = create_app(settings(), connect=nulldb.connect(0))
+    bare = untraced(create_app(settings(), connect=nulldb.connect(0)))
+    cases: dict[str, Callable[[], object]] = {
+        "no tracing hooks (baseline)": requester(bare, {}),
+        "traced, no traceparent": requester(traced, {}),
+        "traced, with a traceparent": requester(traced, {"traceparent": TRACEPARENT}),
+        "spans.recording() alone": spans.recording,
+        "a request context's push and pop": hooks_alone(traced, {}, run=False),
+        "the hooks alone, no traceparent": hooks_alone(traced, {}),
+        "the hooks alone, with a traceparent": hooks_alone(traced, {"traceparent": TRACEPARENT}),
+    }
+    for case in cases.values():
+        case()
+    rounds: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, case in cases.items():
+            rounds[name].append(cpu_us(case))
+    for app in (traced, bare):
+        db.get_from(app).close()
+    assert not [m for m in sys.modules if m.startswith("opentelemetry.sdk")], "an SDK is loaded"
+    return rounds
+
+
+def report(rounds: dict[str, list[float]]) -> None:
+    """Print the figures as Markdown."""
+    median = {name: statistics.median(values) for name, values in rounds.items()}
+    base, check = median["no tracing hooks (baseline)"], median["spans.recording() alone"]
+    print(f"CPU per request, {ROUNDS} rounds, median of round means; no OpenTelemetry SDK\n")
+    print(f"| case | CPU µs / request | added by tracing | at most {TARGET_US} µs |")
+    print("|---|---|---|---|")
+    print(f"| no tracing hooks (baseline) | {base:.1f} | | |")
+    for name in ("traced, no traceparent", "traced, with a traceparent"):
+        added = median[name] - base + check  # the baseline pays the statement's check too
+        within = "yes" if added <= TARGET_US else "NO"
+        print(f"| {name} | {median[name]:.1f} | {added:.1f} | {within} |")
+    print(f"| spans.recording() alone (per statement) | {check:.2f} | {check:.2f} | |")
+    bare_context = median["a request context's push and pop"]
+    for name in ("the hooks alone, no traceparent", "the hooks alone, with a traceparent"):
+        added = median[name] - bare_context + check
+        within = "yes" if added <= TARGET_US else "NO"
+        print(f"| {name} (less a context push and pop) | | {added:.1f} | {within} |")
+
+
+if __name__ == "__main__":
+    report(measure())

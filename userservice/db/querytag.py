@@ -1,0 +1,47 @@
+"""Name the request in each statement's QUERY_TAG, not in its text: one text per SQL file.
+
+The session's own tag (set at connect, connector.py) names only the service; inside a request,
+each statement carries one that names the request too, at no extra round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
+
+
+def execute(cursor: Any, sql: str, values: list[Any]) -> None:
+    """Run a statement whose QUERY_TAG names the request, when there is one.
+
+    The connector sets a parameter for one statement, with no extra round trip, only through
+    SnowflakeCursor.execute's `_statement_params` (private by its underscore; Snowpark tags
+    its statements through it). ALTER SESSION SET QUERY_TAG would cost a round trip per
+    request, and the tag set at connect cannot name a request. This is its one use.
+    """
+    tag = query_tag()
+    if tag is None:
+        cursor.execute(sql, values)
+    else:
+        cursor.execute(sql, values, _statement_params={"QUERY_TAG": tag})
+
+
+def query_tag() -> str | None:
+    """Return the request's QUERY_TAG (JSON), built once per request; None outside a request."""
+    if not has_request_context():
+        return None
+    tag: str | None = g.get("query_tag")
+    if tag is None:
+        settings = current_app.config["SETTINGS"]
+        rule = request.url_rule.rule if request.url_rule else "UNMATCHED"
+        fields = {
+            "service": "userservice",
+            "env": settings.environment,
+            "version": settings.service_version,
+            "request_id": g.get("request_id"),
+            "trace_id": getattr(g.get("trace"), "trace_id", None),  # tracing.RequestTrace
+            "route": f"{request.method} {rule}",
+        }
+        g.query_tag = tag = json.dumps(fields, separators=(",", ":"))
+    return tag

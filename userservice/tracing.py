@@ -1,0 +1,158 @@
+"""Continue the caller's W3C trace, and report each request as an OpenTelemetry server span.
+
+Through the OpenTelemetry API only: with no SDK installed, every span is a no-op, and the
+service makes the ids itself, so that its logs, each statement's QUERY_TAG and the
+`traceresponse` header still carry one trace. An SDK (or the ADOT Lambda layer) that sets the
+global tracer provider gets real spans with no change here. The statements' client spans are
+the database layer's (db/spans.py).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+from opentelemetry import context, trace
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    ProxyTracerProvider,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+
+from .auth import Caller
+
+tracer = trace.get_tracer("userservice")
+# W3C Trace Context: version-traceid-parentid-flags, lower-case hex; a later version may add
+# fields after a dash, version 00 may not, and ff is never valid.
+TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+INVALID_IDS = frozenset({"0" * 32, "0" * 16})
+# W3C Trace Context Level 2's response header: the trace and the service's own span in it.
+RESPONSE_HEADER = "traceresponse"
+
+
+@dataclass(slots=True)
+class RequestTrace:
+    """The request's place in its trace (hex, as W3C writes it), and its span when recorded."""
+
+    trace_id: str
+    span_id: str
+    flags: str
+    span: trace.Span | None = None
+    token: object = None
+
+
+def start() -> None:
+    """Place the request in the caller's trace (a valid `traceparent`), else in a new one.
+
+    A malformed traceparent (or tracestate) is ignored, as W3C Trace Context says: never a 4xx.
+    With no SDK (the global provider is still the API's proxy) no span is made at all: the ids
+    are the service's own, which costs a few microseconds (docs/PERFORMANCE.md).
+    """
+    caller = parse_traceparent(request.environ.get("HTTP_TRACEPARENT", ""))
+    if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+        g.trace = _untraced(caller)
+    else:
+        g.trace = _traced(caller)
+
+
+def parse_traceparent(header: str) -> tuple[str, str, str] | None:
+    """Return a valid traceparent's trace id, parent id and flags (hex), else None."""
+    match = TRACEPARENT.fullmatch(header.strip())
+    if match is None:
+        return None
+    version, trace_id, parent_id, flags, extra = match.groups()
+    if version == "ff" or (version == "00" and extra) or {trace_id, parent_id} & INVALID_IDS:
+        return None
+    return trace_id, parent_id, flags
+
+
+def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
+    """Make the request's ids when no SDK does: in the caller's trace, else a new one.
+
+    Random, not secret, as request IDs are (hooks.new_request_id).
+    """
+    span_id = f"{random.getrandbits(64) or 1:016x}"
+    if caller is None:
+        return RequestTrace(f"{random.getrandbits(128) or 1:032x}", span_id, "00")
+    return RequestTrace(caller[0], span_id, caller[2])
+
+
+def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
+    """Open the request's server span in the SDK's tracer, and make it the current span."""
+    parent = context.Context()
+    if caller is not None:
+        trace_id, parent_id, flags = caller
+        state = TraceState.from_header([request.headers.get("tracestate", "")])
+        remote = SpanContext(
+            int(trace_id, 16), int(parent_id, 16), True, TraceFlags(int(flags, 16)), state
+        )
+        parent = trace.set_span_in_context(NonRecordingSpan(remote))
+    rule = request.url_rule.rule if request.url_rule else None
+    span = tracer.start_span(
+        f"{request.method} {rule}" if rule else request.method,
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.request.method": request.method,
+            **({"http.route": rule} if rule else {}),
+        },
+    )
+    own = span.get_span_context()
+    token = context.attach(trace.set_span_in_context(span, parent))
+    ids = f"{own.trace_id:032x}", f"{own.span_id:016x}", f"{own.trace_flags:02x}"
+    return RequestTrace(*ids, span=span, token=token)
+
+
+def finish(response: Response) -> Response:
+    """Give the response the trace it belongs to; give the span its status and caller, end it.
+
+    Flask runs this on every response, an error handler's and a 500's included (and again if a
+    later hook fails), so the span ends here rather than in a teardown hook that every request
+    would pay for with no SDK.
+    """
+    placed: RequestTrace | None = g.get("trace")
+    if placed is None:
+        return response
+    # add(), not set(): nothing else sends it, and set() would first scan every header.
+    response.headers.add(RESPONSE_HEADER, f"00-{placed.trace_id}-{placed.span_id}-{placed.flags}")
+    span, placed.span = placed.span, None
+    if span is not None:
+        _end(span, placed.token, response.status_code)
+    return response
+
+
+def _end(span: trace.Span, token: object, status: int) -> None:
+    """Record the answer's status and the caller's subject (never its token); end the span."""
+    span.set_attribute("http.response.status_code", status)
+    caller: Caller | None = g.get("caller")
+    if caller is not None and caller.subject:
+        span.set_attribute("enduser.id", caller.subject)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
+    context.detach(token)  # type: ignore[arg-type]
+
+
+def xray_root() -> str | None:
+    """Return the X-Ray trace root of this Lambda invocation, or None.
+
+    Read from the environment per request, not from the settings: the Lambda runtime client
+    sets _X_AMZN_TRACE_ID anew for every invocation (from Lambda-Runtime-Trace-Id).
+    """
+    header = os.environ.get("_X_AMZN_TRACE_ID", "")
+    fields = dict(part.partition("=")[::2] for part in header.split(";") if "=" in part)
+    return fields.get("Root") or None
+
+
+def init_app(app: Flask) -> None:
+    """Register the span's hooks; first, so that every later hook's log lines carry the trace."""
+    app.before_request(start)
+    app.after_request(finish)
