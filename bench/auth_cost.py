@@ -3,7 +3,7 @@
 One process, one run: the service on the null connection (bench/nulldb.py) answers
 GET /api/v1/users/1 through `app.wsgi_app` with no token required, and with tokens required
 (an RS256 token from a 2048-bit RSA key, an ES256 token from a P-256 key; the key set served
-by bench/servers.py and fetched before timing). Each token is checked in full on every
+by bench/standins.py and fetched before timing). Each token is checked in full on every
 request (the verifier told to remember nothing: a new token each time, the worst case), and
 as the service runs by default (a client sending the same token again: it is remembered).
 `Verifier.verify` is timed alone too. CPU time is `time.process_time()`; the cases run in
@@ -24,7 +24,7 @@ from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from werkzeug.test import EnvironBuilder
 
-from bench import nulldb, servers
+from bench import nulldb, standins
 from bench.null_wsgi import settings
 from userservice import auth, create_app, db
 from userservice.auth import verifier
@@ -87,7 +87,7 @@ def main() -> None:
         "RS256": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "rsa-1"}),
         "ES256": jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec-1"}),
     }
-    with servers.json_document(jwks) as (jwks_url, requested):
+    with standins.json_document(jwks) as (jwks_url, requested):
         report(measure(jwks_url, tokens, requested))
 
 

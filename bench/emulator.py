@@ -12,21 +12,10 @@ CHECKPOINTS = (1_000, 5_000, 10_000, 15_000, 20_000)
 SECONDS = 20
 
 
-def emulator_env(data_dir: Path) -> dict[str, str]:
-    """Return the environment for `make run` on the emulator, with data in `data_dir`."""
-    return {
-        "ENVIRONMENT": "development",
-        "SNOWFLAKE_ACCOUNT": "",
-        "SNOWFLAKE_SECRET_ARN": "",
-        "EMULATOR_DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "INFO",
-    }
-
-
 def measure(tmp: Path, log: Path) -> tuple[Section, Section]:
     """Serve the emulator as `make run` does; return the memory and emulator sections."""
-    args = ["--config=gunicorn.conf.py", "wsgi:app"]
-    with servers.gunicorn(args, emulator_env(tmp / "data"), log, "/health/ready") as server:
+    env = servers.emulator_env(tmp / "data", LOG_LEVEL="INFO")
+    with servers.gunicorn(env, log, probe="/health/ready") as server:
         memory = _memory(server)
         emulator = _emulator_speed(server)
     return memory, emulator

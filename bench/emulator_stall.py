@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from bench import servers
-from bench.emulator import emulator_env
 from bench.report import Section
 
 USERS = 300
@@ -25,12 +24,11 @@ LIST_PATH = "/api/v1/users?page_size=100"
 
 def measure(tmp: Path, log: Path) -> Section:
     """Seed users, run lists from LISTERS connections, and time /health every 20 ms."""
-    args = ["--config=gunicorn.conf.py", "wsgi:app"]
-    env = {**emulator_env(tmp / "stall-data"), "LOG_LEVEL": "WARNING"}
-    with servers.gunicorn(args, env, log, "/health/ready") as server:
+    env = servers.emulator_env(tmp / "stall-data")
+    with servers.gunicorn(env, log, probe="/health/ready") as server:
         for n in range(USERS):
             body = {"email": f"stall{n}@example.com", "name": f"User {n}"}
-            servers.request(server.port, "POST", "/api/v1/users", body)
+            servers.call(server.port, "POST", "/api/v1/users", body)
         health_alone = _health_times(server.port, seconds=3)
         stop, lists = threading.Event(), []
         listers = [

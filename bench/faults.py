@@ -13,7 +13,8 @@ import sys
 import time
 from typing import Any
 
-from bench.servers import EmulatorServer, black_hole, server_settings
+from bench.servers import EmulatorServer, server_settings
+from bench.standins import black_hole
 from userservice import create_app, db
 from userservice.errors import ServiceError
 

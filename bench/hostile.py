@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import servers
-from bench.emulator import emulator_env
 
 COUNT = 20
 PARALLEL = 50
@@ -94,7 +93,7 @@ def health_under(server: servers.Server, one: Callable[[], bytes]) -> list[float
     times = []
     for _ in range(HEALTH_ROUNDS):
         started = time.monotonic()
-        assert servers.request(server.port, "GET", "/health") == 200
+        assert servers.call(server.port, "GET", "/health")[0] == 200
         times.append((time.monotonic() - started) * 1000)
     for thread in threads:
         thread.join()
@@ -103,11 +102,10 @@ def health_under(server: servers.Server, one: Callable[[], bytes]) -> list[float
 
 def main() -> None:
     """Print the figures as a Markdown table."""
-    args = ["--config=gunicorn.conf.py", "wsgi:app"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
-        env, log = emulator_env(Path(tmp) / "data"), Path(tmp) / "gunicorn.log"
-        with servers.gunicorn(args, env, log, "/health/ready") as server:
+        env, log = servers.emulator_env(Path(tmp) / "data"), Path(tmp) / "gunicorn.log"
+        with servers.gunicorn(env, log, probe="/health/ready") as server:
             port = server.port
             largest, over = header_block(BLOCK), header_block(BLOCK + 1)
             # The largest gunicorn's default limits allowed: 100 fields of 8190 bytes.

@@ -41,7 +41,8 @@ from bench.lambda_runtime import (
     unpack,
 )
 from bench.runtime_api import RuntimeApi
-from bench.servers import EmulatorServer, json_document, server_settings
+from bench.servers import EmulatorServer, server_settings
+from bench.standins import json_document
 from userservice import create_app, db
 
 RUNS = 10

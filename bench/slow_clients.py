@@ -15,48 +15,58 @@ import time
 from pathlib import Path
 
 from bench import servers
-from bench.emulator import emulator_env
 
 COUNTS = (0, 16, 64, 256)
 ROUNDS = 20
 # What a slow client sends before it goes quiet, one kind per connection in turn.
-SLOW_REQUESTS = (
-    b"GET /api/v1/users/1 HTTP/1.1\r\nHo",
-    b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-    b"Content-Length: 1000\r\n\r\n{",
-    b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
-)
+SLOW_REQUESTS = {
+    "partial headers": b"GET /api/v1/users/1 HTTP/1.1\r\nHo",
+    "trickled body": (
+        b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{"
+    ),
+    "idle keep-alive": b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
+}
+
+
+def open_slow_clients(port: int, count: int) -> list[tuple[str, socket.socket]]:
+    """Open `count` connections that each send part of a request (or one request) and stall."""
+    opened = []
+    kinds = list(SLOW_REQUESTS.items())
+    for n in range(count):
+        kind, data = kinds[n % len(kinds)]
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(data)
+        opened.append((kind, sock))
+    return opened
 
 
 def measure(port: int, count: int) -> dict[str, list[float]]:
     """Hold `count` slow connections open and time the two requests ROUNDS times each."""
-    slow = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    slow = open_slow_clients(port, count)
     try:
-        for n, sock in enumerate(slow):
-            sock.sendall(SLOW_REQUESTS[n % len(SLOW_REQUESTS)])
         time.sleep(0.5)
         times: dict[str, list[float]] = {"/api/v1/users/1": [], "/health": []}
         for _ in range(ROUNDS):
             for path, seconds in times.items():
                 started = time.monotonic()
-                status = servers.request(port, "GET", path)
+                status = servers.call(port, "GET", path)[0]
                 assert status == 200, (path, status)
                 seconds.append(time.monotonic() - started)
         return times
     finally:
-        for sock in slow:
+        for _, sock in slow:
             sock.close()
 
 
 def main() -> None:
     """Print the figures as a Markdown table."""
     rows = []
-    args = ["--config=gunicorn.conf.py", "wsgi:app"]
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
-        env, log = emulator_env(Path(tmp) / "data"), Path(tmp) / "gunicorn.log"
-        with servers.gunicorn(args, env, log, "/health/ready") as server:
+        env = servers.emulator_env(Path(tmp) / "data", LOG_LEVEL="INFO")
+        with servers.gunicorn(env, Path(tmp) / "gunicorn.log", probe="/health/ready") as server:
             user = {"email": "a@x.io", "name": "A"}
-            assert servers.request(server.port, "POST", "/api/v1/users", user) == 201
+            assert servers.call(server.port, "POST", "/api/v1/users", user)[0] == 201
             for count in COUNTS:
                 for path, seconds in measure(server.port, count).items():
                     ms = sorted(s * 1000 for s in seconds)

@@ -35,7 +35,7 @@ def measure(
 ) -> tuple[load.Run, float]:
     """Serve `module` with one worker; return wrk's figures and the worker's run-queue wait."""
     args = [*worker, "--workers=1", "--log-level=warning", f"{module}:app"]
-    with servers.gunicorn(args, env, log, GET_PATH) as server:
+    with servers.gunicorn(env, log, args=args, probe=GET_PATH) as server:
         url, script = server.url(POST_PATH if post else GET_PATH), "post.lua" if post else None
         load.warm_up(url, connections=connections, script=script)
         queued = server.worker_run_queue_ms()

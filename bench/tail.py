@@ -44,7 +44,7 @@ def open_loop(log: Path, capacity: dict[str, float]) -> Section:
         rate_at = capacity["logged" if env is LOGGED else "quiet"]
         for connections in CONNECTIONS:
             args = [*SHIPPED, "--workers=1", "--log-level=warning", f"{SERVICE}:app"]
-            with servers.gunicorn(args, env, log, GET_PATH) as server:
+            with servers.gunicorn(env, log, args=args, probe=GET_PATH) as server:
                 url = server.url(GET_PATH)
                 load.warm_up(url, connections=connections)
                 for share in SHARES:

@@ -14,12 +14,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.servers import call, emulator_env, gunicorn
 from userservice import create_app, db
 from userservice.problems import quoted_path
 from userservice.settings import Settings
 
 # When this test session began: a schemathesis summary older than that is a previous run's.
 SESSION_STARTED = time.time()
+USER_A = {"email": "a@x.io", "name": "A"}
 
 
 @pytest.fixture
@@ -52,6 +54,33 @@ def app(make_app: Callable[..., Flask], settings: Settings) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client for the app."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """A client of one app for the whole session, for tests that store nothing.
+
+    Building an app on a fresh emulator database costs about 0.1 s of CPU; tests that only
+    read, or whose writes are refused, need no database of their own. Its database stays
+    empty, so each of them asserts exactly what it would on a fresh one.
+    """
+    folder = tmp_path_factory.mktemp("shared") / "emulator"
+    app = create_app(Settings(emulator_data_dir=str(folder), log_level="WARNING"))
+    yield app.test_client()
+    db.get_from(app).close()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Any]]:
+    """gunicorn as `make run` starts it, on a fresh emulator, holding one user (id 1).
+
+    Yields the port and the user; one server per test module, whose tests check its state.
+    """
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(emulator_env(folder / "emulator"), folder / "gunicorn.log") as running:
+        status, _, user = call(running.port, "POST", "/api/v1/users", USER_A)
+        assert (status, user["id"]) == (201, 1)
+        yield running.port, user
 
 
 class _Records(logging.Handler):
@@ -137,6 +166,20 @@ def make_user() -> Callable[..., Any]:
 def assert_problem() -> Callable[..., Any]:
     """Check a problem-details answer: assert_problem(response, status, code[, challenge])."""
     return _assert_problem
+
+
+@pytest.fixture(scope="session")
+def production_settings() -> Settings:
+    """Production settings as a deployment sets them: an issuer, an account, a token login."""
+    return Settings(
+        environment="production",
+        auth_issuer="https://issuer.example.com/",
+        auth_audience="userservice",
+        snowflake_account="org-acct",
+        snowflake_user="svc",
+        snowflake_warehouse="wh",
+        snowflake_pat="pat",  # a login method is required; no test connects with it
+    )
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,8 +15,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from servers import emulator_env, free_port, gunicorn, wait_for_port
 
+from bench.servers import ServerProcess, emulator_env, free_port, gunicorn
 from userservice import create_app, db
 from userservice.settings import Settings
 
@@ -67,12 +65,18 @@ def issuer_and_gunicorn(folder: Path) -> Iterator[tuple[Issuer, int]]:
     """Run an issuer, and gunicorn on default settings serving an app that trusts it."""
     issuer = Issuer(folder / "issuer")
     issuer.start()
-    port = free_port()
     try:
-        with gunicorn(port, emulator_env(folder / "emulator", **issuer.env())):
-            yield issuer, port
+        env = emulator_env(folder / "emulator", **issuer.env())
+        with gunicorn(env, folder / "gunicorn.log") as server:
+            yield issuer, server.port
     finally:
         issuer.stop()
+
+
+@functools.cache
+def rsa_key() -> rsa.RSAPrivateKey:
+    """Return the session's one 2048-bit RSA key: generating one costs tens of milliseconds."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -90,8 +94,9 @@ class Issuer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.jwks_url = f"{self.url}/jwks.json"
         self.keys: dict[str, PrivateKey] = {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.add_key("rsa-1", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        argv = [sys.executable, str(HERE / "jwks_server.py"), str(self.port), str(folder)]
+        self.server = ServerProcess(argv, self.port)
+        self.add_key("rsa-1", rsa_key())
         self.add_key("ec-1", ec.generate_private_key(ec.SECP256R1()))
         (folder / "openid-configuration.json").write_text(
             json.dumps({"issuer": self.url, "jwks_uri": self.jwks_url})
@@ -160,24 +165,15 @@ class Issuer:
 
     def start(self) -> None:
         """Start the key set server and wait until it listens."""
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "jwks_server.py"), str(self.port), str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, self.proc)
+        self.server.start()
 
     def stop(self) -> None:
         """Kill the server by its PID: the port refuses connections from now on."""
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        self.server.kill()
 
     def pause(self) -> None:
         """Freeze the server with SIGSTOP: connections are accepted but never answered."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.server.pause()
 
     def requests(self, path: str = "/jwks.json") -> int:
         """Return how many requests for this path the server received."""

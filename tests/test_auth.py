@@ -37,7 +37,9 @@ from issuer import (
     issuer_and_app,
 )
 
-from userservice import db
+from userservice import auth, db
+from userservice.auth import verifier
+from userservice.settings import Settings
 
 
 @pytest.fixture
@@ -283,19 +285,22 @@ def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_
 @pytest.mark.parametrize(
     "claims",
     [
-        {"scope": f"{READ} {WRITE}"},
-        {"scope": None, "scp": [READ, WRITE]},
-        {"scope": None, "scp": f"{READ} {WRITE}"},
-        {"aud": ["another-service", "userservice"]},
-        {"exp": int(time.time()) - 30},  # expired, within the 60 s leeway
-        {"nbf": int(time.time()) + 30},
-        {"padding": "x" * 5000},  # a token several KB long, under the limit
+        # Functions, so that times are taken when the test runs, not when it is collected.
+        lambda: {"scope": f"{READ} {WRITE}"},
+        lambda: {"scope": None, "scp": [READ, WRITE]},
+        lambda: {"scope": None, "scp": f"{READ} {WRITE}"},
+        lambda: {"aud": ["another-service", "userservice"]},
+        lambda: {"exp": int(time.time()) - 30},  # expired, within the 60 s leeway
+        lambda: {"nbf": int(time.time()) + 30},
+        lambda: {"padding": "x" * 5000},  # a token several KB long, under the limit
     ],
+    ids=["scope", "scp list", "scp string", "aud list", "expired within leeway", "nbf", "long"],
 )
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
-def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps, claims, kid):
+def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, shared, apps, claims, kid):
+    issuer, _ = shared  # its key set, for an app (and a database) of this test's own
     apps.append(app := build(tmp_path, **issuer.settings()))
-    token = issuer.token(kid, **claims)
+    token = issuer.token(kid, **claims())
     statuses = [call(app, m, p, b, bearer(token)).status_code for m, p, b in ROUTES]
     assert statuses == [200, 201, 200, 200, 200, 204]
 
@@ -303,18 +308,35 @@ def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, issuer, apps
 # The key set: rotation, outage, flood, discovery.
 
 
-@pytest.mark.slow
+class Clock:
+    """A monotonic clock for the key set, moved by the test instead of slept through."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def keys_on_a_clock(app: Flask) -> tuple[Clock, Settings]:
+    """Give the app's verifier a key set whose clock the test moves; return it and the settings."""
+    settings = app.config["SETTINGS"]
+    clock = Clock()
+    app.extensions[auth.EXTENSION_KEY] = verifier.build(settings, clock=clock)
+    return clock, settings
+
+
 def test_a_new_kid_is_accepted_after_one_refetch_and_a_removed_key_refused_once_expired(
     tmp_path, issuer, apps, assert_problem
 ):
-    # A short cooldown and cache, so the test need not wait the default 30 s and 300 s.
-    settings = issuer.settings(auth_jwks_cooldown=1, auth_jwks_cache_seconds=4)
-    apps.append(app := build(tmp_path, **settings))
+    # The default cooldown (30 s) and cache lifetime (300 s), passed on the key set's clock.
+    apps.append(app := build(tmp_path, **issuer.settings()))
+    clock, settings = keys_on_a_clock(app)
     assert call(app, "GET", "/api/v1/users", None, bearer(issuer.token())).status_code == 200
     assert issuer.requests() == 1
 
     issuer.add_key("ec-2")
-    time.sleep(1.2)
+    clock.now += settings.auth_jwks_cooldown
     assert call(app, "GET", "/api/v1/users", None, bearer(issuer.token("ec-2"))).status_code == 200
     assert issuer.requests() == 2
     # Within the cooldown, another new kid is refused without a fetch.
@@ -325,33 +347,35 @@ def test_a_new_kid_is_accepted_after_one_refetch_and_a_removed_key_refused_once_
 
     issuer.remove_key("rsa-1")
     assert call(app, "GET", "/api/v1/users", None, bearer(issuer.token())).status_code == 200
-    time.sleep(4.2)
+    clock.now += settings.auth_jwks_cache_seconds
     removed = call(app, "GET", "/api/v1/users", None, bearer(issuer.token()))
     problem = assert_problem(removed, 401, "INVALID_TOKEN", INVALID)
     assert problem["detail"] == "The token's key (kid) is not in the issuer's key set."
     assert issuer.requests() == 3
 
 
-@pytest.mark.slow
 def test_with_the_jwks_server_stopped_cached_keys_pass_and_unknown_ones_get_503(
     tmp_path, issuer, apps, assert_problem
 ):
-    settings = issuer.settings(auth_jwks_cooldown=1, auth_jwks_cache_seconds=2)
-    apps.append(app := build(tmp_path, **settings))
+    apps.append(app := build(tmp_path, **issuer.settings()))
+    clock, settings = keys_on_a_clock(app)
     assert call(app, "GET", "/api/v1/users", None, bearer(issuer.token())).status_code == 200
     issuer.add_key("ec-2")
     issuer.stop()
-    time.sleep(2.2)  # past the cache's lifetime: the refetch fails, the known key still serves
+    clock.now += settings.auth_jwks_cache_seconds  # expired: the refetch fails, the key serves
 
     for method, path, body in ROUTES:
         assert call(app, method, path, body, bearer(issuer.token())).status_code < 400
     for method, path, body in ROUTES:
         response = call(app, method, path, body, bearer(issuer.token("ec-2")))
         problem = assert_problem(response, 503, "AUTH_UNAVAILABLE", None)
-        assert response.headers["Retry-After"] == "1"
+        assert response.headers["Retry-After"] == f"{settings.auth_jwks_cooldown:.0f}"
         assert problem["detail"] == (
             "The token cannot be checked now: the issuer's keys are unreachable; retry."
         )
+    clock.now += settings.auth_jwks_cooldown - 1
+    response = call(app, "GET", "/api/v1/users", None, bearer(issuer.token("ec-2")))
+    assert response.headers["Retry-After"] == "1"
 
 
 def test_on_default_settings_an_unreachable_issuer_is_503_with_retry_after(
@@ -496,9 +520,11 @@ def test_emf_records_carry_the_caller(tmp_path, issuer, apps, capsys):
 @pytest.mark.slow
 def test_a_remembered_token_still_expires(tmp_path, issuer, apps, assert_problem):
     apps.append(app := build(tmp_path, **issuer.settings(auth_leeway=0)))
-    token = issuer.token(exp=int(time.time()) + 2)
+    expires = int(time.time()) + 2
+    token = issuer.token(exp=expires)
     assert call(app, "GET", "/api/v1/users", None, bearer(token)).status_code == 200
-    time.sleep(3.1)
+    while time.time() <= expires:  # until the token has expired, and no longer
+        time.sleep(0.05)
 
     response = call(app, "GET", "/api/v1/users", None, bearer(token))
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from issuer import CHALLENGE, INVALID, READ, ROUTES, USER, WRITES, Issuer, bearer, issuer_and_app
 from lambda_events import CONTEXT, alb_event, http_event, rest_event
-from servers import emulator_env, free_port, gunicorn
 
+from bench.servers import emulator_env, free_port, gunicorn
 from userservice.lambda_adapter import handle
 
 Event = Callable[[str, str, dict[str, str], str | None], dict[str, Any]]
@@ -148,7 +148,8 @@ def test_over_real_http_every_refusal_holds_and_changes_nothing(tmp_path: Path):
     issuer.start()
     port = free_port()
     try:
-        with gunicorn(port, emulator_env(tmp_path / "emulator", **issuer.env())):
+        env = emulator_env(tmp_path / "emulator", **issuer.env())
+        with gunicorn(env, tmp_path / "gunicorn.log", port=port):
             auth = ("Authorization", f"Bearer {issuer.token()}")
             created = request(port, "POST", "/api/v1/users", [auth], USER)
             assert created[0] == 201

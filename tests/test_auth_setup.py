@@ -11,8 +11,8 @@ from pathlib import Path
 import jwt
 import pytest
 from issuer import CHALLENGE, ROUTES, bearer
-from servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 
+from bench.servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 from userservice import create_app, db
 from userservice.settings import Settings, SettingsError
 
@@ -210,7 +210,8 @@ def test_the_spec_declares_the_bearer_scheme_and_each_operations_scope(tmp_path)
 def test_make_token_warns_and_keeps_no_key_when_the_server_trusts_another(tmp_path):
     served, other, port = tmp_path / "served", tmp_path / "other", free_port()
 
-    with gunicorn(port, emulator_env(served, AUTH_ISSUER="dev")):
+    env = emulator_env(served, AUTH_ISSUER="dev")
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port):
         assert call(port, "GET", "/health")[0] == 200
         mismatched = make_token(other, PORT=str(port))
         matched = make_token(served, PORT=str(port))

@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from servers import emulator_env, free_port, gunicorn
 
+from bench.servers import emulator_env, free_port, gunicorn
 from userservice.auth import devkey
 from userservice.settings import Settings
 
@@ -50,7 +50,7 @@ def test_swagger_ui_renders_every_operation_offline_and_try_it_out_works(tmp_pat
     settings = Settings.from_env(env, env_file=None)
     token = devkey.mint(settings, [settings.auth_read_scope], 600)
     outside: list[str] = []
-    with gunicorn(port, env), sync_playwright() as pw:
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page()
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from runtime_api import connections_to
-from servers import EmulatorServer, free_port, server_settings
 
+from bench.servers import EmulatorServer, server_settings
 from userservice.db.connector import close_connection, snowflake_connector
 
 pytestmark = pytest.mark.slow
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def server() -> Iterator[EmulatorServer]:
-    running = EmulatorServer(free_port())
+    running = EmulatorServer()
     running.start()
     yield running
     running.kill()

@@ -16,23 +16,23 @@ def cors_client(make_app, settings, **changes):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/users/9", "/health", "/nope"])
-def test_every_api_response_says_nosniff_and_no_store(client, path):
-    response = client.get(path)
+def test_every_api_response_says_nosniff_and_no_store(shared_client, path):
+    response = shared_client.get(path)
 
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_docs_assets_may_be_cached(client):
-    response = client.get("/static/redoc/redoc.standalone.js")
+def test_docs_assets_may_be_cached(shared_client):
+    response = shared_client.get("/static/redoc/redoc.standalone.js")
 
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "no-store" not in response.headers.get("Cache-Control", "")
     response.close()
 
 
-def test_without_an_allow_list_no_cors_headers_are_sent(client):
-    response = client.get("/api/v1/users", headers={"Origin": ORIGIN})
+def test_without_an_allow_list_no_cors_headers_are_sent(shared_client):
+    response = shared_client.get("/api/v1/users", headers={"Origin": ORIGIN})
 
     assert "Access-Control-Allow-Origin" not in response.headers
     assert response.headers["Vary"] == "Origin"
@@ -134,17 +134,8 @@ def test_unsafe_or_malformed_cors_settings_stop_the_start(environ, message):
     assert str(caught.value) == message
 
 
-def test_production_runs_without_debug(make_app):
-    settings = Settings(
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_account="org-acct",
-        snowflake_user="svc",
-        snowflake_warehouse="wh",
-        snowflake_pat="pat",
-    )
-    app = make_app(settings)
+def test_production_runs_without_debug(make_app, production_settings):
+    app = make_app(production_settings)
 
     @app.get("/boom")
     def boom():

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from keys import new_key, pem
-from servers import EmulatorServer, free_port
 from snowflake.connector.auth import AuthByKeyPair
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
 
+from bench.servers import EmulatorServer
 from userservice import create_app
 from userservice.db import credentials
 from userservice.db.connector import snowflake_connector
@@ -148,7 +148,7 @@ def test_every_argument_is_one_the_connector_4_8_knows(key):
 
 @pytest.fixture(scope="module")
 def emulator_server() -> Any:
-    server = EmulatorServer(free_port())
+    server = EmulatorServer()
     server.start()
     yield server
     server.kill()
@@ -317,15 +317,11 @@ def test_a_key_pair_login_needs_an_account_and_a_user(key, missing):
         credentials.resolve(settings)
 
 
-def test_a_password_in_production_warns_at_start_without_the_password(tmp_path, make_app, capsys):
-    settings = Settings(
-        **ACCOUNT,
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_warehouse="USERSERVICE_WH",
-        snowflake_password="hunter2-secret",
-        emulator_data_dir=str(tmp_path),
+def test_a_password_in_production_warns_at_start_without_the_password(
+    make_app, production_settings, capsys
+):
+    settings = dataclasses.replace(
+        production_settings, **ACCOUNT, snowflake_pat="", snowflake_password="hunter2-secret"
     )
 
     make_app(settings)

@@ -8,15 +8,13 @@ from http import HTTPStatus
 import pytest
 from openapi_spec_validator import validate
 
-from userservice.settings import Settings
-
 EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
 PROBLEM_JSON = "application/problem+json"
 USERS = "/api/v1/users"
 
 
-def test_the_spec_documents_every_operation_and_its_problem_responses(client):
-    spec = client.get("/openapi.json").get_json()
+def test_the_spec_documents_every_operation_and_its_problem_responses(shared_client):
+    spec = shared_client.get("/openapi.json").get_json()
 
     operations = {
         (path, method)
@@ -43,8 +41,8 @@ def test_the_spec_documents_every_operation_and_its_problem_responses(client):
     assert set(post["links"]) == {"GetUser", "ReplaceUser", "UpdateUser", "DeleteUser"}
 
 
-def test_every_documented_response_has_the_request_id_and_timing_headers(client):
-    spec = client.get("/openapi.json").get_json()
+def test_every_documented_response_has_the_request_id_and_timing_headers(shared_client):
+    spec = shared_client.get("/openapi.json").get_json()
 
     def resolve(response):
         name = response.get("$ref", "").rpartition("/")[2]
@@ -62,38 +60,29 @@ def test_every_documented_response_has_the_request_id_and_timing_headers(client)
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_doc_pages_load_their_assets_from_this_server(client, page):
-    html = client.get(page).get_data(as_text=True)
+def test_doc_pages_load_their_assets_from_this_server(shared_client, page):
+    html = shared_client.get(page).get_data(as_text=True)
 
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources
     for source in sources:
         assert not source.startswith(("http:", "https:", "//"))
-        asset = client.get("/" + source)
+        asset = shared_client.get("/" + source)
         assert asset.status_code == 200, source
         assert len(asset.data) > 1000
         asset.close()
 
 
-def test_docs_are_off_in_production(tmp_path, make_app):
-    settings = Settings(
-        environment="production",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_account="org-acct",
-        snowflake_user="svc",
-        snowflake_warehouse="wh",
-        snowflake_pat="pat",  # a login method is required; the test never connects
-    )
-    app = make_app(settings)
+def test_docs_are_off_in_production(make_app, production_settings):
+    app = make_app(production_settings)
     client = app.test_client()
 
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 404
 
 
-def test_request_bodies_ask_only_for_what_a_client_sends(client):
-    spec = client.get("/openapi.json").get_json()
+def test_request_bodies_ask_only_for_what_a_client_sends(shared_client):
+    spec = shared_client.get("/openapi.json").get_json()
     schemas = spec["components"]["schemas"]
 
     def body(method, path=f"{USERS}/{{user_id}}"):
@@ -118,8 +107,8 @@ def test_request_bodies_ask_only_for_what_a_client_sends(client):
     assert read_only == {"id", "created_at", "updated_at"}
 
 
-def test_every_operation_has_the_operation_id_a_generated_client_names_it_by(client):
-    spec = client.get("/openapi.json").get_json()
+def test_every_operation_has_the_operation_id_a_generated_client_names_it_by(shared_client):
+    spec = shared_client.get("/openapi.json").get_json()
 
     operation_ids = {
         (path, method): operation.get("operationId")
@@ -139,12 +128,12 @@ def test_every_operation_has_the_operation_id_a_generated_client_names_it_by(cli
     }
 
 
-def test_the_spec_is_valid_openapi(client):
-    validate(client.get("/openapi.json").get_json())
+def test_the_spec_is_valid_openapi(shared_client):
+    validate(shared_client.get("/openapi.json").get_json())
 
 
-def test_every_problem_example_carries_its_own_status_title_and_code(client):
-    responses = client.get("/openapi.json").get_json()["components"]["responses"]
+def test_every_problem_example_carries_its_own_status_title_and_code(shared_client):
+    responses = shared_client.get("/openapi.json").get_json()["components"]["responses"]
 
     seen = set()
     for name, response in responses.items():

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from issuer import INVALID, USER, Issuer, issuer_and_gunicorn
-from servers import emulator_env, free_port, gunicorn, read_until_closed
 from test_framing import BROKEN_CHUNKS, CHUNKED, HEALTH, JSON, assert_problem, exchange, parse
 
+from bench.servers import emulator_env, gunicorn, read_until_closed
 from userservice.headblock import HEADER_BLOCK_LIMIT
 
 pytestmark = pytest.mark.slow
@@ -355,13 +354,12 @@ def placements(token: bytes) -> dict[str, bytes]:
 
 def test_a_token_anywhere_in_a_malformed_request_is_in_no_answer_and_no_log_line(tmp_path):
     token = SECRET.encode()
-    port = free_port()
     answers = {}
     env = emulator_env(tmp_path / "emulator", LOG_LEVEL="DEBUG")
-    with gunicorn(port, env) as proc:
+    with gunicorn(env, tmp_path / "gunicorn.log") as server:
         for name, data in placements(token).items():
-            answers[name] = send_once(port, data + b"\r\n")
-    log = read_log(proc)
+            answers[name] = send_once(server.port, data + b"\r\n")
+    log = server.output()
 
     for name, answer in answers.items():
         # Most are refused; a fragment is legal, and never reaches the app or a log.
@@ -372,10 +370,6 @@ def test_a_token_anywhere_in_a_malformed_request_is_in_no_answer_and_no_log_line
     assert "refused a request to" in log
     assert SECRET not in log
     assert SECRET[:40] not in log
-
-
-def read_log(proc: subprocess.Popen[str]) -> str:
-    return proc.stdout.read() if proc.stdout else ""
 
 
 # The header block: 64 KiB in total, read in one pass.

@@ -10,12 +10,12 @@ from snowflake.connector.errors import OperationalError
 from userservice import db
 
 
-def test_unknown_route_is_404_problem(client, assert_problem):
-    assert_problem(client.get("/api/v1/nope"), 404, "NOT_FOUND")
+def test_unknown_route_is_404_problem(shared_client, assert_problem):
+    assert_problem(shared_client.get("/api/v1/nope"), 404, "NOT_FOUND")
 
 
-def test_wrong_method_is_405_with_allow(client, assert_problem):
-    response = client.delete("/api/v1/users")
+def test_wrong_method_is_405_with_allow(shared_client, assert_problem):
+    response = shared_client.delete("/api/v1/users")
 
     assert_problem(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
@@ -33,8 +33,8 @@ def test_body_over_the_limit_is_413(settings, make_app, assert_problem):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
-def test_a_body_that_is_not_json_is_415(client, content_type, assert_problem):
-    response = client.post(
+def test_a_body_that_is_not_json_is_415(shared_client, content_type, assert_problem):
+    response = shared_client.post(
         "/api/v1/users", data='{"email": "a@x.io", "name": "A"}', content_type=content_type
     )
 
@@ -42,14 +42,16 @@ def test_a_body_that_is_not_json_is_415(client, content_type, assert_problem):
 
 
 @pytest.mark.parametrize("body", [b"{bad", b'{"email": "a@x.io",', b"\xff\xfe", b"[" * 10000])
-def test_malformed_json_is_400(client, body, assert_problem):
-    response = client.post("/api/v1/users", data=body, content_type="application/json")
+def test_malformed_json_is_400(shared_client, body, assert_problem):
+    response = shared_client.post("/api/v1/users", data=body, content_type="application/json")
 
     assert_problem(response, 400, "MALFORMED_JSON")
 
 
-def test_validation_error_is_422_with_errors(client, assert_problem):
-    body = assert_problem(client.post("/api/v1/users", json={"name": "A"}), 422, "VALIDATION_ERROR")
+def test_validation_error_is_422_with_errors(shared_client, assert_problem):
+    body = assert_problem(
+        shared_client.post("/api/v1/users", json={"name": "A"}), 422, "VALIDATION_ERROR"
+    )
 
     assert body["errors"] == {"email": ["Missing data for required field."]}
 

@@ -17,17 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import (
-    EmulatorServer,
-    black_hole,
-    call,
-    emulator_env,
-    free_port,
-    gunicorn,
-    server_settings,
-    workers,
-)
 
+from bench.servers import EmulatorServer, call, emulator_env, free_port, gunicorn, server_settings
+from bench.standins import black_hole
 from userservice import db
 from userservice.errors import DatabaseUnavailable
 
@@ -49,7 +41,7 @@ READY_BOUND = server_settings(1).db_ready_timeout + 0.5
 @pytest.fixture
 def server() -> Iterator[EmulatorServer]:
     """An emulator server on a free port, not yet started; killed after the test."""
-    emulator = EmulatorServer(free_port())
+    emulator = EmulatorServer()
     yield emulator
     emulator.kill()
 
@@ -88,6 +80,14 @@ def wait_until_ok(app: Any, seconds: float = 30, restarted: bool = False) -> flo
             return time.monotonic() - started
         time.sleep(0.1)
     raise AssertionError(f"no recovery within {seconds} s")
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll a condition until it holds, or fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within {seconds} s"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("endpoint", ["refused", "black-holed"])
@@ -131,10 +131,7 @@ class Load:
 
     def wait_for_successes(self, count: int, seconds: float = 60) -> None:
         """Wait until count requests have succeeded (the load is under way and served)."""
-        deadline = time.monotonic() + seconds
-        while sum(status < 400 for status, _, _ in self.outcomes) < count:
-            assert time.monotonic() < deadline, f"only {len(self.outcomes)} answers"
-            time.sleep(0.05)
+        wait_until(lambda: sum(status < 400 for status, _, _ in self.outcomes) >= count, seconds)
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -238,20 +235,22 @@ def test_a_worker_killed_mid_burst_loses_no_acknowledged_create(tmp_path):
             if status == 201:
                 acknowledged.append(body)
 
-    with gunicorn(port, env) as master:
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port) as master:
         assert call(port, "GET", "/health")[0] == 200
         threads = [threading.Thread(target=burst, args=(w,)) for w in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
-        (worker_pid,) = workers(master.pid)
+        wait_until(lambda: len(acknowledged) >= 8)  # the burst is being served
+        (worker_pid,) = master.workers()
         os.kill(worker_pid, signal.SIGKILL)
-        time.sleep(3.0)
+        before = len(acknowledged)
+        # The master forks a new worker, and the burst goes on against it.
+        wait_until(lambda: len(master.workers()) == 1 and len(acknowledged) >= before + 8)
         stop.set()
         for t in threads:
             t.join(timeout=60)
 
-        assert workers(master.pid) != [worker_pid]
+        assert master.workers() != [worker_pid]
         assert len(acknowledged) > 0
         for user in acknowledged:
             status, _, read = call(port, "GET", f"/api/v1/users/{user['id']}")

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from conftest import PROBLEM_KEYS
-from servers import call, emulator_env, free_port, gunicorn, read_until_closed
+
+from bench.servers import call, emulator_env, gunicorn, read_until_closed
 
 pytestmark = pytest.mark.slow
 
@@ -103,16 +104,6 @@ def assert_problem(response: dict, status: int, code: str) -> dict:
     return problem
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """gunicorn as `make run` starts it, with one user whose state each test checks."""
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
-        status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
-        assert (status, user["id"]) == (201, 1)
-        yield port, user
-
-
 def unchanged(port: int, user: dict) -> None:
     status, _, page = call(port, "GET", "/api/v1/users")
     assert (status, page) == (200, [user])
@@ -120,8 +111,8 @@ def unchanged(port: int, user: dict) -> None:
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: b" ".join(r).decode())
 @pytest.mark.parametrize("shape", BROKEN_CHUNKS, ids=str)
-def test_broken_chunked_framing_is_one_400_then_close_on_every_route(server, route, shape):
-    port, user = server
+def test_broken_chunked_framing_is_one_400_then_close_on_every_route(gunicorn_server, route, shape):
+    port, user = gunicorn_server
     method, path = route
     request = method + b" " + path + b" HTTP/1.1\r\nHost: t\r\n" + JSON + CHUNKED + b"\r\n"
 
@@ -152,8 +143,10 @@ BODIES_NOT_READ = {
 
 
 @pytest.mark.parametrize("shape", BODIES_NOT_READ, ids=str)
-def test_a_body_the_view_ignores_is_drained_and_the_next_request_is_answered(server, shape):
-    port, user = server
+def test_a_body_the_view_ignores_is_drained_and_the_next_request_is_answered(
+    gunicorn_server, shape
+):
+    port, user = gunicorn_server
 
     responses, _ = exchange(port, BODIES_NOT_READ[shape] + HEALTH)
 
@@ -171,8 +164,8 @@ OVER_THE_LIMIT = {
 
 @pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
 @pytest.mark.parametrize("shape", OVER_THE_LIMIT, ids=str)
-def test_a_body_over_the_limit_is_one_413_then_close(server, method, shape):
-    port, user = server
+def test_a_body_over_the_limit_is_one_413_then_close(gunicorn_server, method, shape):
+    port, user = gunicorn_server
     path = b"/api/v1/users" if method == b"POST" else b"/api/v1/users/1"
     request = method + b" " + path + b" HTTP/1.1\r\nHost: t\r\n" + JSON + OVER_THE_LIMIT[shape]
 
@@ -185,8 +178,8 @@ def test_a_body_over_the_limit_is_one_413_then_close(server, method, shape):
     unchanged(port, user)
 
 
-def test_http_1_1_without_host_is_400_and_http_1_0_without_host_is_served(server):
-    port, _ = server
+def test_http_1_1_without_host_is_400_and_http_1_0_without_host_is_served(gunicorn_server):
+    port, _ = gunicorn_server
 
     (refused,), _ = exchange(port, b"GET /health HTTP/1.1\r\n\r\n")
     (served,), _ = exchange(port, b"GET /health HTTP/1.0\r\n\r\n")
@@ -252,8 +245,8 @@ GUNICORN_REFUSES = {
 
 
 @pytest.mark.parametrize("shape", GUNICORN_REFUSES, ids=str)
-def test_what_gunicorn_refuses_is_one_problem_document_then_close(server, shape):
-    port, user = server
+def test_what_gunicorn_refuses_is_one_problem_document_then_close(gunicorn_server, shape):
+    port, user = gunicorn_server
     request, status = GUNICORN_REFUSES[shape]
 
     responses, closed = exchange(port, request + HEALTH)
@@ -287,8 +280,8 @@ ALIASES = [
 
 
 @pytest.mark.parametrize("path", ALIASES)
-def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(server, path):
-    port, user = server
+def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(gunicorn_server, path):
+    port, user = gunicorn_server
     request = b"DELETE " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
 
     (response,), _ = exchange(port, request)
@@ -299,11 +292,10 @@ def test_other_spellings_of_a_user_url_are_404_not_found_over_gunicorn(server, p
 
 def test_a_refused_request_line_quotes_no_query_string_in_the_answer_or_the_log(tmp_path):
     secret = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path / "emulator")) as proc:
+    with gunicorn(emulator_env(tmp_path / "emulator"), tmp_path / "gunicorn.log") as running:
         request = b"GET /api/v1/users?access_token=" + secret.encode() + b"&x=\xff HTTP/1.1\r\n"
-        responses, _ = exchange(port, request + b"Host: t\r\n\r\n")
-    log = proc.stdout.read()
+        responses, _ = exchange(running.port, request + b"Host: t\r\n\r\n")
+    log = running.output()
 
     assert len(responses) == 1, responses
     problem = assert_problem(responses[0], 400, "BAD_REQUEST")
@@ -326,8 +318,8 @@ CODED_BODIES = {
 
 
 @pytest.mark.parametrize("shape", CODED_BODIES)
-def test_a_coded_body_is_refused_once_and_creates_nothing(server, shape):
-    port, user = server
+def test_a_coded_body_is_refused_once_and_creates_nothing(gunicorn_server, shape):
+    port, user = gunicorn_server
     header, statuses, code = CODED_BODIES[shape]
     body = b'{"email": "coded@x.io", "name": "C"}'
     request = b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + header + b"\r\n"
@@ -371,8 +363,10 @@ def call_headers(port: int, path: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda r: b" ".join(r).decode())
 @pytest.mark.parametrize("shape", SHORT_BODIES, ids=str)
-def test_a_body_cut_short_by_a_half_close_is_one_400_and_writes_nothing(server, route, shape):
-    port, user = server
+def test_a_body_cut_short_by_a_half_close_is_one_400_and_writes_nothing(
+    gunicorn_server, route, shape
+):
+    port, user = gunicorn_server
     before = state(port)
     body, declared = SHORT_BODIES[shape]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -388,8 +382,8 @@ def test_a_body_cut_short_by_a_half_close_is_one_400_and_writes_nothing(server, 
 
 
 @pytest.mark.parametrize("route", BODY_ROUTES[:3], ids=lambda r: b" ".join(r).decode())
-def test_a_body_cut_short_by_a_close_writes_nothing(server, route):
-    port, user = server
+def test_a_body_cut_short_by_a_close_writes_nothing(gunicorn_server, route):
+    port, user = gunicorn_server
     before = state(port)
     for body, declared in SHORT_BODIES.values():
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -403,9 +397,9 @@ def test_a_body_cut_short_by_a_close_writes_nothing(server, route):
 
 @pytest.mark.parametrize("route", BODY_ROUTES[:3], ids=lambda r: b" ".join(r).decode())
 def test_a_body_cut_short_by_silence_is_408_after_the_read_timeout_and_writes_nothing(
-    server, route
+    gunicorn_server, route
 ):
-    port, user = server
+    port, user = gunicorn_server
     before = state(port)
     body, declared = SHORT_BODIES["valid JSON, one byte short"]
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:

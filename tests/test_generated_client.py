@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
-from servers import BIN, emulator_env, free_port, gunicorn
+
+from bench.servers import BIN, emulator_env, gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +39,9 @@ OPERATIONS = {
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Iterator[str]:
     """The service under gunicorn on a fresh emulator database; yields its base URL."""
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
-        yield f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(emulator_env(folder / "emulator"), folder / "gunicorn.log") as server:
+        yield server.url("")
 
 
 @pytest.fixture(scope="module")

@@ -9,28 +9,29 @@ import threading
 import time
 
 import pytest
-from servers import call, emulator_env, free_port, gunicorn, workers
+
+from bench.servers import call, emulator_env, free_port, gunicorn
 
 pytestmark = pytest.mark.slow
 
 
 def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
     port = free_port()
-    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")) as proc:
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(emulator_env(tmp_path, LOG_LEVEL="INFO"), log, port=port) as server:
         status, headers, created = call(
             port, "POST", "/api/v1/users", {"email": "ada@example.com", "name": "Ada"}
         )
         assert status == 201
         assert headers["Location"] == f"/api/v1/users/{created['id']}"
         assert call(port, "GET", headers["Location"])[2] == created
-    output = proc.stdout.read() if proc.stdout else ""
-    first_line = json.loads(output.splitlines()[0])
+    first_line = json.loads(server.output().splitlines()[0])
     assert first_line["message"] == (
         "using the embedded Snowflake emulator (fakesnow): one worker, 1000 connections; "
         f"data in {tmp_path}"
     )
 
-    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")):
+    with gunicorn(emulator_env(tmp_path, LOG_LEVEL="INFO"), log, port=port):
         status, _, read = call(port, "GET", f"/api/v1/users/{created['id']}")
         assert (status, read) == (200, created)
         assert call(port, "DELETE", f"/api/v1/users/{created['id']}")[0] == 204
@@ -38,24 +39,22 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
 
 
 def test_a_worker_closes_its_connection_pool_when_it_exits(tmp_path):
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")) as proc:
-        assert call(port, "GET", "/api/v1/users")[0] == 200
-        (worker,) = workers(proc.pid)
-    output = proc.stdout.read() if proc.stdout else ""
-    messages = [json.loads(line)["message"] for line in output.splitlines() if line.startswith("{")]
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(emulator_env(tmp_path, LOG_LEVEL="INFO"), log) as server:
+        assert call(server.port, "GET", "/api/v1/users")[0] == 200
+        (worker,) = server.workers()
+    lines = server.output().splitlines()
+    messages = [json.loads(line)["message"] for line in lines if line.startswith("{")]
     assert f"closed the connection pool of process {worker}" in messages
 
 
 def test_a_connection_with_requests_waiting_takes_turns_with_the_others(tmp_path):
     # A keep-alive connection whose next requests are already in its socket never has to
     # wait to read, so without the worker's yield its greenlet would serve all of them before
-    # any other connection got a turn. The access lines show the order requests were served;
-    # they are read as they come, so a full pipe never makes the worker wait (and yield).
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path, LOG_LEVEL="INFO")) as proc:
-        served: list[str] = []
-        threading.Thread(target=_collect_request_ids, args=(proc, served), daemon=True).start()
+    # any other connection got a turn. The access lines show the order requests were served.
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(emulator_env(tmp_path, LOG_LEVEL="INFO"), log) as server:
+        port, started = server.port, len(server.output())  # lines after it are this test's
         busy = socket.create_connection(("127.0.0.1", port), timeout=30)
         other = socket.create_connection(("127.0.0.1", port), timeout=30)
         for sock in (busy, other):  # both connections accepted and idle in the worker
@@ -74,9 +73,7 @@ def test_a_connection_with_requests_waiting_takes_turns_with_the_others(tmp_path
         assert answering.wait(30)  # the busy connection is being served
         other.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-ID: other\r\n\r\n")
         assert _read_answer(other).startswith(b"HTTP/1.1 200")
-        deadline = time.monotonic() + 60
-        while f"busy-{PIPELINED - 1}" not in served and time.monotonic() < deadline:
-            time.sleep(0.05)
+        served = _served_request_ids(server, started, until=f"busy-{PIPELINED - 1}")
         busy.shutdown(socket.SHUT_RDWR)
         draining.join()
         busy.close()
@@ -115,8 +112,14 @@ def _drain(sock: socket.socket, answering: threading.Event) -> None:
         answering.set()
 
 
-def _collect_request_ids(proc, served: list[str]) -> None:
-    """Append the request ID of every access line the server writes, until its output ends."""
-    for line in proc.stdout:
-        if line.startswith("{") and json.loads(line)["message"] == "request":
-            served.append(json.loads(line)["request_id"])
+def _served_request_ids(server, started: int, until: str, seconds: float = 30) -> list[str]:
+    """Read the access lines written since `started` until `until` is served; return the IDs."""
+    deadline = time.monotonic() + seconds
+    while True:
+        whole_lines = server.output()[started:].split("\n")[:-1]
+        records = [json.loads(line) for line in whole_lines if line.startswith("{")]
+        served = [r["request_id"] for r in records if r["message"] == "request"]
+        if until in served and "other" in served:
+            return served
+        assert time.monotonic() < deadline, f"not served within {seconds} s: {served}"
+        time.sleep(0.05)

@@ -10,21 +10,21 @@ import uuid
 import pytest
 
 
-def test_a_sane_caller_request_id_is_echoed(client):
-    response = client.get("/health", headers={"X-Request-ID": "abc-123_x.y:z"})
+def test_a_sane_caller_request_id_is_echoed(shared_client):
+    response = shared_client.get("/health", headers={"X-Request-ID": "abc-123_x.y:z"})
 
     assert response.headers["X-Request-ID"] == "abc-123_x.y:z"
 
 
 @pytest.mark.parametrize("given", ["", "has space", "a" * 129, "semi;colon", "é"])
-def test_an_insane_request_id_is_replaced_by_a_uuid4(client, given):
-    response = client.get("/health", headers={"X-Request-ID": given})
+def test_an_insane_request_id_is_replaced_by_a_uuid4(shared_client, given):
+    response = shared_client.get("/health", headers={"X-Request-ID": given})
 
     assert uuid.UUID(response.headers["X-Request-ID"]).version == 4
 
 
-def test_the_request_id_is_on_error_responses_and_in_the_body(client):
-    response = client.get("/api/v1/users/9", headers={"X-Request-ID": "req-9"})
+def test_the_request_id_is_on_error_responses_and_in_the_body(shared_client):
+    response = shared_client.get("/api/v1/users/9", headers={"X-Request-ID": "req-9"})
 
     assert response.headers["X-Request-ID"] == "req-9"
     assert response.get_json()["request_id"] == "req-9"

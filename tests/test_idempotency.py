@@ -21,16 +21,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from servers import (
+
+from bench.servers import (
     EmulatorServer,
     call,
     emulator_server_env,
     free_port,
     gunicorn,
     server_settings,
-    workers,
 )
-
 from userservice import db
 from userservice.auth import devkey
 from userservice.idempotency import parse_key
@@ -328,7 +327,7 @@ def settle(port: int, key: str, body: dict[str, str], seconds: float) -> tuple[i
 @pytest.fixture
 def server() -> Iterator[EmulatorServer]:
     """An emulator server (`fakesnow -s`) on a free port; killed after the test."""
-    emulator = EmulatorServer(free_port())
+    emulator = EmulatorServer()
     emulator.start()
     yield emulator
     emulator.kill()
@@ -356,21 +355,23 @@ def lost_create(port: int, body: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_a_retry_after_the_worker_was_killed_mid_create_gets_the_one_user(make_app, server):
+def test_a_retry_after_the_worker_was_killed_mid_create_gets_the_one_user(
+    make_app, server, tmp_path
+):
     """Kill the worker by PID once its claim is written, with the database paused under it."""
     admin = make_app(server_settings(server.port))
     with admin.app_context():
         db.create_schema()
     port = free_port()
     body = {"email": "ada@example.com", "name": "Ada"}
-    with gunicorn(port, server_env(server.port)) as master:
+    with gunicorn(server_env(server.port), tmp_path / "gunicorn.log", port=port) as master:
         assert call(port, "GET", "/health/ready")[0] == 200
         thread = threading.Thread(target=lost_create, args=(port, body))
         thread.start()
         while not unanswered(admin):
             time.sleep(0.002)
         server.pause()  # the create's next statement waits; nothing more is answered
-        for worker_pid in workers(master.pid):  # the one serving the create among them
+        for worker_pid in master.workers():  # the one serving the create among them
             os.kill(worker_pid, signal.SIGKILL)
         server.resume()
         thread.join(timeout=30)

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 from issuer import Issuer
-from servers import EmulatorServer, free_port, wait_for_port
+
+from bench.servers import EmulatorServer, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def image() -> str:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(free_port())
+    server = EmulatorServer()
     server.start()
     server.create_schema()
     yield server

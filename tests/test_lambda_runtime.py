@@ -39,7 +39,8 @@ from runtime_api import (
     stop_client,
     unpack,
 )
-from servers import EmulatorServer, free_port, server_settings
+
+from bench.servers import EmulatorServer, server_settings
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(free_port(), log=tmp_path_factory.mktemp("fakesnow") / "server.log")
+    server = EmulatorServer(log=tmp_path_factory.mktemp("fakesnow") / "server.log")
     server.start()
     server.create_schema()
     yield server

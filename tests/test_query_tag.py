@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from servers import EmulatorServer, free_port, server_settings
 
+from bench.servers import EmulatorServer, server_settings
 from userservice import db
 from userservice.db import queries
 
@@ -64,7 +64,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy() -> Iterator[Proxy]:
-    server = EmulatorServer(free_port())
+    server = EmulatorServer()
     server.start()
     recording = Proxy(server.port)
     thread = threading.Thread(target=recording.serve_forever, daemon=True)

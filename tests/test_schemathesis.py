@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from issuer import READ, WRITE
-from servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 
+from bench.servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
 from userservice.auth import devkey
 from userservice.settings import Settings
 
@@ -160,7 +160,7 @@ def test_the_running_service_honours_its_openapi_contract(tmp_path):
     env = emulator_env(tmp_path / "emulator", AUTH_ISSUER="dev")
     token = devkey.mint(Settings.from_env(env, env_file=None), [READ, WRITE], 3600)
     port = free_port()
-    with gunicorn(port, env):
+    with gunicorn(env, tmp_path / "gunicorn.log", port=port):
         run = schemathesis(port, tmp_path, token)
         spec = call(port, "GET", "/openapi.json")[2]
         refused = {

@@ -223,15 +223,11 @@ def test_statements_outside_a_request_carry_only_the_session_tag(make, snowflake
     assert (snowflake.statements, snowflake.tags) == ([sql_of(app, "ping")], [None])
 
 
-def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts():
-    settings = Settings(
-        environment="staging",
-        snowflake_account="acme",
-        snowflake_user="svc",
-        snowflake_warehouse="wh",
-        auth_issuer="https://issuer.example.com/",
-        auth_audience="userservice",
-        snowflake_statement_timeout=12,
+def test_the_session_is_opened_with_its_tag_statement_timeout_utc_and_timeouts(
+    production_settings,
+):
+    settings = dataclasses.replace(
+        production_settings, environment="staging", snowflake_statement_timeout=12
     )
 
     options = session_options(settings)

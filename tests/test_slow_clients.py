@@ -9,16 +9,9 @@ import threading
 import time
 
 import pytest
-from servers import (
-    call,
-    emulator_env,
-    free_port,
-    gunicorn,
-    open_slow_clients,
-    read_until_closed,
-    timed_get,
-)
 
+from bench.servers import call, read_until_closed
+from bench.slow_clients import open_slow_clients
 from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -27,22 +20,19 @@ READ_TIMEOUT = Settings().read_timeout
 SLOW = 64
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """gunicorn as `make run` starts it, with one user."""
-    port = free_port()
-    with gunicorn(port, emulator_env(tmp_path_factory.mktemp("emulator"))):
-        status, _, user = call(port, "POST", "/api/v1/users", {"email": "a@x.io", "name": "A"})
-        assert status == 201
-        yield port, user
+def timed_get(port: int, path: str) -> tuple[int, float]:
+    """GET a path on a new connection; return the status and the seconds it took."""
+    started = time.monotonic()
+    status = call(port, "GET", path)[0]
+    return status, time.monotonic() - started
 
 
 def test_the_default_read_timeout_is_at_most_ten_seconds():
     assert 1 <= READ_TIMEOUT <= 10
 
 
-def test_64_slow_connections_neither_delay_a_request_nor_health(server):
-    port, user = server
+def test_64_slow_connections_neither_delay_a_request_nor_health(gunicorn_server):
+    port, user = gunicorn_server
     slow = open_slow_clients(port, SLOW)
     try:
         time.sleep(0.5)  # every slow connection is accepted and stalled by now
@@ -56,8 +46,8 @@ def test_64_slow_connections_neither_delay_a_request_nor_health(server):
     assert max(seconds for _, seconds in answers) < 1.0, answers
 
 
-def test_every_kind_of_slow_connection_is_closed_after_the_read_timeout(server):
-    port, _ = server
+def test_every_kind_of_slow_connection_is_closed_after_the_read_timeout(gunicorn_server):
+    port, _ = gunicorn_server
     opened = time.monotonic()
     slow = open_slow_clients(port, 6)
     trickler = socket.create_connection(("127.0.0.1", port), timeout=30)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import BIN, ROOT, emulator_env, free_port, gunicorn, workers
+
+from bench.servers import BIN, ROOT, emulator_env, free_port, gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +43,11 @@ def health(port: int) -> int:
 def held(tmp_path_factory) -> Iterator[tuple[Path, int, int]]:
     """Serve on an emulator folder; yield the folder, the master's PID and its worker's."""
     data_dir = tmp_path_factory.mktemp("held")
-    port = free_port()
-    with gunicorn(port, emulator_env(data_dir)) as master:
-        assert health(port) == 200  # the worker has built the app: it holds the files
-        [worker] = workers(master.pid)
-        yield data_dir, master.pid, worker
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with gunicorn(emulator_env(data_dir), log) as master:
+        assert health(master.port) == 200  # the worker has built the app: it holds the files
+        [worker] = master.workers()
+        yield data_dir, master.proc.pid, worker
 
 
 def lock_line(data_dir: Path, master: int, worker: int) -> str:

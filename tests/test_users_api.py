@@ -48,8 +48,8 @@ def test_create_with_a_taken_email_in_any_case_is_409(client, second, make_user)
     )
 
 
-def test_get_unknown_user_is_404_user_not_found(client):
-    response = client.get(f"{USERS}/999")
+def test_get_unknown_user_is_404_user_not_found(shared_client):
+    response = shared_client.get(f"{USERS}/999")
 
     assert response.status_code == 404
     assert response.content_type == "application/problem+json"
@@ -111,8 +111,8 @@ def test_list_filters_by_email_ignoring_case(client, make_user):
         ("page=x", "page"),
     ],
 )
-def test_list_with_out_of_range_paging_is_422(client, query, field):
-    response = client.get(f"{USERS}?{query}")
+def test_list_with_out_of_range_paging_is_422(shared_client, query, field):
+    response = shared_client.get(f"{USERS}?{query}")
 
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == [field]
@@ -183,8 +183,10 @@ def test_update_keeping_ones_own_email_in_another_case_is_allowed(client, make_u
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-def test_write_to_unknown_user_is_404(client, method):
-    response = getattr(client, method)(f"{USERS}/12345", json={"email": "a@x.io", "name": "A"})
+def test_write_to_unknown_user_is_404(shared_client, method):
+    response = getattr(shared_client, method)(
+        f"{USERS}/12345", json={"email": "a@x.io", "name": "A"}
+    )
 
     assert response.status_code == 404
     assert response.get_json()["code"] == "USER_NOT_FOUND"
@@ -275,8 +277,8 @@ def test_delete_with_the_current_if_match_deletes(client, make_user):
     assert response.status_code == 204
 
 
-def test_delete_unknown_user_with_if_match_is_404(client):
-    response = client.delete(f"{USERS}/777", headers={"If-Match": '"v1"'})
+def test_delete_unknown_user_with_if_match_is_404(shared_client):
+    response = shared_client.delete(f"{USERS}/777", headers={"If-Match": '"v1"'})
 
     assert response.status_code == 404
 
@@ -295,13 +297,13 @@ def test_delete_unknown_user_with_if_match_is_404(client):
         ([1, 2], {"_schema": ["Invalid input type."]}),
     ],
 )
-def test_invalid_user_is_422_with_field_errors_and_stores_nothing(client, body, errors):
-    response = client.post(USERS, json=body)
+def test_invalid_user_is_422_with_field_errors_and_stores_nothing(shared_client, body, errors):
+    response = shared_client.post(USERS, json=body)
 
     assert response.status_code == 422
     problem = response.get_json()
     assert (problem["code"], problem["errors"]) == ("VALIDATION_ERROR", errors)
-    assert client.get(USERS).get_json() == []
+    assert shared_client.get(USERS).get_json() == []
 
 
 def test_name_of_255_characters_is_accepted(client):

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import ROOT, EmulatorServer, emulator_server_env, free_port
 from snowflake.connector.errors import ProgrammingError
 from verify_sessions import Outcome, judge
 from verify_sql import Row, Verdict
 
+from bench.servers import ROOT, EmulatorServer, emulator_server_env
 from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings
 
@@ -99,7 +99,7 @@ EXPECTED_ON_EMULATOR = [
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
     """One emulator server for the module's runs of the kit."""
-    emulator = EmulatorServer(free_port())
+    emulator = EmulatorServer()
     emulator.start()
     yield emulator
     emulator.kill()

@@ -1,4 +1,28 @@
-"""Serve a WSGI app to AWS Lambda's HTTP front doors through aws-wsgi, closing its gaps."""
+"""Serve a WSGI app to AWS Lambda's HTTP front doors through aws-wsgi, closing its gaps.
+
+Why the shape is what it is. aws-wsgi 0.2.7 (archived in 2024) offers one public function,
+`awsgi.response(app, event, context)`, which does two jobs. Its first job, building the WSGI
+environ from an API Gateway REST event, is kept: the method, every header as HTTP_*,
+CONTENT_TYPE and CONTENT_LENGTH, the body (base64-decoded when the event says so),
+REMOTE_ADDR from X-Forwarded-For and the wsgi.* keys all come from aws-wsgi. Its second job,
+turning the app's answer into Lambda's, cannot be kept: it folds headers into a dict (one
+Set-Cookie survives), fails on a binary body whose type is not listed, returns statusCode as a
+string, knows no HTTP API or function URL answer, and never calls the response's close().
+Its environ builder is not public on its own (`__all__` is `response`), so this module calls
+`awsgi.response` and works around the half it cannot use:
+
+- `_awsgi_event` hands aws-wsgi every event in the REST shape it reads: it raises KeyError on
+  HTTP API 2.0 events, function URLs and ALB events with multi-value headers;
+- `_environ_fixes` sets over aws-wsgi's environ what it gets wrong or leaves out: the query
+  string with repeated keys, encoded once; PATH_INFO percent-decoded; the stage as
+  SCRIPT_NAME; host, scheme and port when X-Forwarded-* are missing;
+- `_capturing` runs the app under aws-wsgi, keeps its status, every header and the whole body,
+  closes the response, and gives aws-wsgi an empty body, so what aws-wsgi returns carries
+  nothing and is dropped;
+- `_response` builds the answer for the event's front door from what was captured.
+
+Each of these gaps is a test in tests/test_lambda_adapter.py, on real event shapes.
+"""
 
 from __future__ import annotations
 
@@ -185,7 +209,7 @@ def _capturing(
                 result.close()
         captured.body = b"".join(chunks)
         start_response(captured.status, captured.headers)
-        return ()  # awsgi would decode the body and fail on bytes; it is encoded below instead
+        return ()  # the body is encoded in _body; aws-wsgi's decoding fails on bytes
 
     return middleware
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +133,7 @@ def _client(claims: dict[str, Any]) -> str | None:
     return client
 
 
-def build(settings: Settings) -> Verifier:
+def build(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Verifier:
     """Return the verifier for the settings' issuer: its key set over HTTP, or the dev key."""
     if settings.auth_issuer == DEV_ISSUER:
         load = devkey.key_set_loader(settings)
@@ -143,5 +144,6 @@ def build(settings: Settings) -> Verifier:
         algorithms=settings.auth_algorithm_list,
         ttl=settings.auth_jwks_cache_seconds,
         cooldown=settings.auth_jwks_cooldown,
+        clock=clock,
     )
     return Verifier(settings, keys)
