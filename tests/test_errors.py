@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -22,8 +23,6 @@ def test_wrong_method_is_405_with_allow(shared_client, assert_problem):
 
 
 def test_body_over_the_limit_is_413(settings, make_app, assert_problem):
-    import dataclasses
-
     app = make_app(dataclasses.replace(settings, max_content_length=100))
     client = app.test_client()
 
@@ -76,7 +75,8 @@ def test_a_database_that_cannot_connect_is_503_with_retry_after(
     def connect():
         raise OperationalError(msg="could not reach db.internal.example:443 password=x")
 
-    app = make_app(account_settings, connect=connect)
+    # The request waits the pool's timeout for a connection that never comes: 0.2 s, not 3.
+    app = make_app(dataclasses.replace(account_settings, db_pool_timeout=0.2), connect=connect)
 
     response = app.test_client().get("/api/v1/users/1")
 
@@ -87,8 +87,6 @@ def test_a_database_that_cannot_connect_is_503_with_retry_after(
 
 
 def test_a_pool_that_stays_busy_past_its_timeout_is_503(settings, make_app, assert_problem):
-    import dataclasses
-
     app = make_app(dataclasses.replace(settings, db_pool_max_connections=1, db_pool_timeout=0.2))
     held, release = threading.Event(), threading.Event()
 
