@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bench.servers import call, emulator_env, gunicorn
-from userservice import create_app, db
+from userservice import create_app, db, logs
 from userservice.problems import quoted_path
 from userservice.settings import Settings
 
@@ -48,6 +49,36 @@ def make_app() -> Iterator[Callable[..., Flask]]:
 def app(make_app: Callable[..., Flask], settings: Settings) -> Flask:
     """The app on a fresh emulator database."""
     return make_app(settings)
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One app on development settings for a module whose tests only send it requests.
+
+    Building an app costs about 0.13 s of CPU, putting its database back about 0.05 s. A
+    module opts in by overriding `app` with `fresh_database(module_app)`; a test that adds
+    routes or hooks, or changes the app's extensions, still takes an app of its own.
+    """
+    folder = tmp_path_factory.mktemp("module") / "emulator"
+    app = create_app(Settings(emulator_data_dir=str(folder), log_level="WARNING"))
+    db.get_from(app).restart_pool()  # closes the emulator's files, so they can be copied
+    shutil.copytree(folder, folder.with_name("as-created"))
+    yield app
+    db.get_from(app).close()
+
+
+def fresh_database(app: Flask) -> Flask:
+    """Give module_app a fresh database: its data files as create_app left them, a new pool.
+
+    The logs go to this test's stdout, as create_app would send them.
+    """
+    settings = app.config["SETTINGS"]
+    logs.configure(settings.log_level, settings.log_format)
+    db.get_from(app).restart_pool()
+    folder = Path(settings.emulator_data_dir)
+    shutil.rmtree(folder)
+    shutil.copytree(folder.with_name("as-created"), folder)
+    return app
 
 
 @pytest.fixture

@@ -6,11 +6,18 @@ import re
 from http import HTTPStatus
 
 import pytest
+from conftest import fresh_database
 from openapi_spec_validator import validate
 
 EVERY_RESPONSE = {"X-Request-ID", "X-Process-Time", "Server-Timing"}
 PROBLEM_JSON = "application/problem+json"
 USERS = "/api/v1/users"
+
+
+@pytest.fixture
+def app(module_app):
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 def test_the_spec_documents_every_operation_and_its_problem_responses(shared_client):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import use_hybrid_table
+from conftest import fresh_database, use_hybrid_table
 
 from userservice.emails import UnusableDomain, email_key
 
@@ -75,6 +75,12 @@ DIFFERENT = [
     ('"a\\ b"@example.com', "ab@example.com"),
     ('"a.b"@example.com', '"a..b"@example.com'),
 ]
+
+
+@pytest.fixture
+def app(module_app):
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 @pytest.fixture(params=["standard", "hybrid"])

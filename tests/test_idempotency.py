@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import fresh_database
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -39,6 +40,12 @@ USERS = "/api/v1/users"
 ADA = {"email": "ada@example.com", "name": "Ada"}
 # The time budget: a request that takes over a key after its lease is answered within it.
 KILL_BOUND = 10.0
+
+
+@pytest.fixture
+def app(module_app: Flask) -> Flask:
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 def post(client: FlaskClient, key: str | None, body: dict[str, str] = ADA, **headers: str) -> Any:

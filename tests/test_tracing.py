@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import fresh_database
 from flask import g
 from lambda_events import CONTEXT, rest_event
 from opentelemetry import trace
@@ -35,6 +36,12 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
 TRACERESPONSE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+@pytest.fixture
+def app(module_app):
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 @pytest.fixture(scope="session")
@@ -175,7 +182,9 @@ def test_every_log_line_of_a_request_carries_its_trace_and_span(make_app, settin
     assert {(line["trace_id"], line["span_id"]) for line in lines} == {(TRACE_ID, span_id)}
 
 
-def test_the_query_tag_names_the_trace(app, client):
+def test_the_query_tag_names_the_trace(make_app, settings):
+    app = make_app(settings)  # an app of its own: the test adds a hook to it
+    client = app.test_client()
     tags: list[str] = []
 
     @app.after_request

@@ -7,8 +7,15 @@ import threading
 from datetime import datetime
 
 import pytest
+from conftest import fresh_database
 
 USERS = "/api/v1/users"
+
+
+@pytest.fixture
+def app(module_app):
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 def test_create_answers_201_with_the_user_location_and_etag(client):
