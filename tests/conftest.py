@@ -60,24 +60,35 @@ def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     routes or hooks, or changes the app's extensions, still takes an app of its own.
     """
     folder = tmp_path_factory.mktemp("module") / "emulator"
-    app = create_app(Settings(emulator_data_dir=str(folder), log_level="WARNING"))
-    db.get_from(app).restart_pool()  # closes the emulator's files, so they can be copied
-    shutil.copytree(folder, folder.with_name("as-created"))
+    app = keep_as_created(create_app(Settings(emulator_data_dir=str(folder), log_level="WARNING")))
     yield app
     db.get_from(app).close()
 
 
+def _as_created(app: Flask) -> tuple[Path, Path]:
+    folder = Path(app.config["SETTINGS"].emulator_data_dir)
+    return folder, folder.with_name(f"{folder.name}-as-created")
+
+
+def keep_as_created(app: Flask) -> Flask:
+    """Copy a new app's emulator files, for fresh_database to put back before each test."""
+    db.get_from(app).restart_pool()  # closes the emulator's files, so they can be copied
+    folder, copy = _as_created(app)
+    shutil.copytree(folder, copy)
+    return app
+
+
 def fresh_database(app: Flask) -> Flask:
-    """Give module_app a fresh database: its data files as create_app left them, a new pool.
+    """Give a kept app a fresh database: its files as create_app left them, a new pool.
 
     The logs go to this test's stdout, as create_app would send them.
     """
     settings = app.config["SETTINGS"]
     logs.configure(settings.log_level, settings.log_format)
     db.get_from(app).restart_pool()
-    folder = Path(settings.emulator_data_dir)
+    folder, copy = _as_created(app)
     shutil.rmtree(folder)
-    shutil.copytree(folder.with_name("as-created"), folder)
+    shutil.copytree(copy, folder)
     return app
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import jwt
 import pytest
+from conftest import fresh_database, keep_as_created
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
@@ -65,6 +66,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, F
     """One issuer and one secured app holding one user, for the checks that change nothing."""
     with issuer_and_app(tmp_path_factory.mktemp("shared")) as both:
         yield both
+
+
+@pytest.fixture(scope="module")
+def trusting(
+    shared: tuple[Issuer, Flask], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """An app that trusts the shared issuer, for tests that each need a fresh database."""
+    issuer, _ = shared
+    app = keep_as_created(build(tmp_path_factory.mktemp("trusting"), **issuer.settings()))
+    yield app
+    db.get_from(app).close()
 
 
 def call(app: Flask, method: str, path: str, body: Any, headers: Any = None, **kw: Any) -> Any:
@@ -297,9 +309,9 @@ def test_each_method_needs_its_scope(shared, access_log, scope, allowed, assert_
     ids=["scope", "scp list", "scp string", "aud list", "expired within leeway", "nbf", "long"],
 )
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
-def test_a_valid_token_with_the_scope_reaches_every_route(tmp_path, shared, apps, claims, kid):
-    issuer, _ = shared  # its key set, for an app (and a database) of this test's own
-    apps.append(app := build(tmp_path, **issuer.settings()))
+def test_a_valid_token_with_the_scope_reaches_every_route(shared, trusting, claims, kid):
+    issuer, _ = shared
+    app = fresh_database(trusting)  # the routes write: a database of this test's own
     token = issuer.token(kid, **claims())
     statuses = [call(app, m, p, b, bearer(token)).status_code for m, p, b in ROUTES]
     assert statuses == [200, 201, 200, 200, 200, 204]
