@@ -341,59 +341,58 @@ def test_relative_location_keeps_the_stage(echo_app: Flask) -> None:
 
 # Scheme, host and port.
 
+# What the app sees of where it was reached, in this order in each case below.
 WHERE = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "url")
 
 
-def test_forwarded_headers_give_scheme_host_and_port(echo_app: Flask) -> None:
-    headers = {
-        "Host": "api.example.com:8080",
-        "X-Forwarded-Proto": "http",
-        "X-Forwarded-Port": "8080",
-    }
-    seen = echo(echo_app, rest_event(headers=headers))
-    assert {k: seen[k] for k in WHERE} == {
-        "wsgi.url_scheme": "http",
-        "HTTP_HOST": "api.example.com:8080",
-        "SERVER_NAME": "api.example.com",
-        "SERVER_PORT": "8080",
-        "url": "http://api.example.com:8080/echo",
-    }
-
-
-def test_function_url_without_forwarded_headers_defaults_to_https_on_its_domain(
-    echo_app: Flask,
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        pytest.param(
+            rest_event(
+                headers={
+                    "Host": "api.example.com:8080",
+                    "X-Forwarded-Proto": "http",
+                    "X-Forwarded-Port": "8080",
+                }
+            ),
+            (
+                "http",
+                "api.example.com:8080",
+                "api.example.com",
+                "8080",
+                "http://api.example.com:8080/echo",
+            ),
+            id="forwarded headers give scheme, host and port",
+        ),
+        pytest.param(
+            http_event(function_url=True),
+            ("https", URL_HOST, URL_HOST, "443", f"https://{URL_HOST}/echo"),
+            id="a function URL without forwarded headers is https on its domain",
+        ),
+        pytest.param(
+            http_event(headers={"host": None, "x-forwarded-proto": None, "x-forwarded-port": None}),
+            ("https", HTTP_HOST, HTTP_HOST, "443", f"https://{HTTP_HOST}/echo"),
+            id="an HTTP API request without Host uses the request context's domain",
+        ),
+        pytest.param(
+            alb_event(multi_value=True),
+            (
+                "http",
+                ALB_HOST,
+                ALB_HOST,
+                "80",
+                f"http://{ALB_HOST.lower()}/echo",  # Werkzeug lower-cases the host
+            ),
+            id="an ALB's forwarded headers give http on port 80",
+        ),
+    ],
+)
+def test_scheme_host_and_port_come_from_the_event(
+    echo_app: Flask, event: dict[str, Any], where: tuple[str, ...]
 ) -> None:
-    seen = echo(echo_app, http_event(function_url=True))
-    assert {k: seen[k] for k in WHERE} == {
-        "wsgi.url_scheme": "https",
-        "HTTP_HOST": URL_HOST,
-        "SERVER_NAME": URL_HOST,
-        "SERVER_PORT": "443",
-        "url": f"https://{URL_HOST}/echo",
-    }
-
-
-def test_http_api_without_host_uses_the_request_context_domain(echo_app: Flask) -> None:
-    unset = {"host": None, "x-forwarded-proto": None, "x-forwarded-port": None}
-    seen = echo(echo_app, http_event(headers=unset))
-    assert {k: seen[k] for k in WHERE} == {
-        "wsgi.url_scheme": "https",
-        "HTTP_HOST": HTTP_HOST,
-        "SERVER_NAME": HTTP_HOST,
-        "SERVER_PORT": "443",
-        "url": f"https://{HTTP_HOST}/echo",
-    }
-
-
-def test_alb_forwarded_headers_give_http_on_port_80(echo_app: Flask) -> None:
-    seen = echo(echo_app, alb_event(multi_value=True))
-    assert {k: seen[k] for k in WHERE} == {
-        "wsgi.url_scheme": "http",
-        "HTTP_HOST": ALB_HOST,
-        "SERVER_NAME": ALB_HOST,
-        "SERVER_PORT": "80",
-        "url": f"http://{ALB_HOST.lower()}/echo",  # Werkzeug lower-cases the host
-    }
+    seen = echo(echo_app, event)
+    assert {k: seen[k] for k in WHERE} == dict(zip(WHERE, where, strict=True))
 
 
 def test_forwarded_port_alone_keeps_the_default_scheme(echo_app: Flask) -> None:
@@ -408,8 +407,17 @@ def test_forwarded_port_alone_keeps_the_default_scheme(echo_app: Flask) -> None:
 SET_COOKIES = ["a=1; Path=/", "b=2; HttpOnly; Path=/"]
 
 
-def test_rest_returns_every_set_cookie_in_multi_value_headers(echo_app: Flask) -> None:
-    assert call(echo_app, rest_event(path="/cookies")) == {
+# What each door answers for a response that sets two cookies: every one where the door can
+# carry several, only the last on an ALB without multi-value headers.
+HTTP_API_COOKIES = {
+    "statusCode": 204,
+    "headers": {"Content-Type": "text/html; charset=utf-8"},
+    "cookies": SET_COOKIES,
+    "body": "",
+    "isBase64Encoded": False,
+}
+COOKIE_ANSWERS: dict[str, dict[str, Any]] = {
+    "rest": {
         "statusCode": 204,
         "headers": {"Content-Type": "text/html; charset=utf-8"},
         "multiValueHeaders": {
@@ -418,22 +426,10 @@ def test_rest_returns_every_set_cookie_in_multi_value_headers(echo_app: Flask) -
         },
         "body": "",
         "isBase64Encoded": False,
-    }
-
-
-@pytest.mark.parametrize("function_url", [False, True], ids=["http-api", "function-url"])
-def test_http_api_returns_every_set_cookie_in_cookies(echo_app: Flask, function_url: bool) -> None:
-    assert call(echo_app, http_event(raw_path="/cookies", function_url=function_url)) == {
-        "statusCode": 204,
-        "headers": {"Content-Type": "text/html; charset=utf-8"},
-        "cookies": SET_COOKIES,
-        "body": "",
-        "isBase64Encoded": False,
-    }
-
-
-def test_alb_multi_value_returns_every_set_cookie(echo_app: Flask) -> None:
-    assert call(echo_app, alb_event(multi_value=True, path="/cookies")) == {
+    },
+    "http": HTTP_API_COOKIES,
+    "function-url": HTTP_API_COOKIES,
+    "alb-multi-value": {
         "statusCode": 204,
         "statusDescription": "204 NO CONTENT",
         "multiValueHeaders": {
@@ -442,17 +438,22 @@ def test_alb_multi_value_returns_every_set_cookie(echo_app: Flask) -> None:
         },
         "body": "",
         "isBase64Encoded": False,
-    }
-
-
-def test_alb_single_value_can_carry_only_the_last_set_cookie(echo_app: Flask) -> None:
-    assert call(echo_app, alb_event(multi_value=False, path="/cookies")) == {
+    },
+    "alb-single-value": {
         "statusCode": 204,
         "statusDescription": "204 NO CONTENT",
         "headers": {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": SET_COOKIES[-1]},
         "body": "",
         "isBase64Encoded": False,
-    }
+    },
+}
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_every_set_cookie_is_returned_as_far_as_the_door_can_carry_them(
+    echo_app: Flask, door: str
+) -> None:
+    assert call(echo_app, any_door_event(door, path="/cookies")) == COOKIE_ANSWERS[door]
 
 
 def test_http_api_request_cookies_become_the_cookie_header(echo_app: Flask) -> None:
