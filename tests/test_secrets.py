@@ -232,37 +232,28 @@ def test_a_refused_login_reads_the_rotated_secret_and_logs_in_with_the_new_key(
     assert fetch.calls == 2
 
 
-def test_a_refused_login_with_an_unchanged_secret_is_not_retried(secrets, tmp_path, snowflake):
-    arn = create_secret(secrets, {"account": "a", "user": "u", "password": "pw"})
-    fake = snowflake()
-    fetch = Counting()
-    settings = secret_settings(arn, tmp_path)
-    connect = snowflake_connector(
-        settings, credentials=Credentials(settings, fetch=fetch, refresh_every=0), connector=fake
-    )
-
-    with pytest.raises(DatabaseError):
-        connect()
-
-    assert (len(fake.logins), fetch.calls) == (1, 2)
-
-
-def test_refusals_read_the_secret_again_at_most_every_refresh_interval(
-    secrets, tmp_path, snowflake
+@pytest.mark.parametrize(
+    ("refresh_every", "attempts", "logins_and_reads"),
+    [
+        pytest.param(0, 1, (1, 2), id="a refusal with an unchanged secret is not retried"),
+        pytest.param(60, 3, (3, 1), id="refusals read the secret again at most every interval"),
+    ],
+)
+def test_a_refused_login_reads_the_secret_again_and_retries_only_a_changed_one(
+    secrets, tmp_path, snowflake, refresh_every, attempts, logins_and_reads
 ):
     arn = create_secret(secrets, {"account": "a", "user": "u", "password": "pw"})
     fake = snowflake()
     fetch = Counting()
     settings = secret_settings(arn, tmp_path)
-    connect = snowflake_connector(
-        settings, credentials=Credentials(settings, fetch=fetch, refresh_every=60), connector=fake
-    )
+    credentials = Credentials(settings, fetch=fetch, refresh_every=refresh_every)
+    connect = snowflake_connector(settings, credentials=credentials, connector=fake)
 
-    for _ in range(3):
+    for _ in range(attempts):
         with pytest.raises(DatabaseError):
             connect()
 
-    assert (len(fake.logins), fetch.calls) == (3, 1)
+    assert (len(fake.logins), fetch.calls) == logins_and_reads
 
 
 LEAKS = {
