@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import use_hybrid_table
+from conftest import fresh_database, use_hybrid_table
 from snowflake.connector.errors import IntegrityError
 
 from userservice import db, users
@@ -15,6 +15,12 @@ EARLIER_SHAPE = """CREATE TABLE users (
     id NUMBER(19, 0) NOT NULL PRIMARY KEY, email VARCHAR(255) NOT NULL,
     name VARCHAR(255) NOT NULL, created_at TIMESTAMP_NTZ(6) NOT NULL,
     updated_at TIMESTAMP_NTZ(6) NOT NULL, version NUMBER(19, 0) NOT NULL)"""
+
+
+@pytest.fixture
+def app(module_app):
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 def execute(app, sql, params=None):

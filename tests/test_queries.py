@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import fresh_database
 from flask import Flask
 
 from userservice import db
 from userservice.db import queries
 from userservice.db.queries import SQL_DIR, QueryError
+
+
+@pytest.fixture
+def app(module_app: Flask) -> Flask:
+    """The module's one app, on a fresh database for each test."""
+    return fresh_database(module_app)
 
 
 def write(directory: Path, name: str, text: str) -> Path:
