@@ -56,7 +56,9 @@ def start() -> None:
     With no SDK (the global provider is still the API's proxy) no span is made at all: the ids
     are the service's own, which costs a few microseconds (docs/PERFORMANCE.md).
     """
-    caller = parse_traceparent(request.environ.get("HTTP_TRACEPARENT", ""))
+    header = request.environ.get("HTTP_TRACEPARENT")
+    caller = parse_traceparent(header) if header else None
+    # Asked per request, not once at start: an SDK may set its provider after the app is made.
     if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
         g.trace = _untraced(caller)
     else:
@@ -79,10 +81,14 @@ def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
 
     Random, not secret, as request IDs are (hooks.new_request_id).
     """
-    span_id = f"{random.getrandbits(64) or 1:016x}"
     if caller is None:
-        return RequestTrace(f"{random.getrandbits(128) or 1:032x}", span_id, "00")
-    return RequestTrace(caller[0], span_id, caller[2])
+        # One draw and one format for both ids: 32 hex digits of trace, then 16 of span.
+        ids = f"{random.getrandbits(192):048x}"
+        trace_id, span_id = ids[:32], ids[32:]
+        if trace_id in INVALID_IDS or span_id in INVALID_IDS:  # all zeros: 1 in 2**64
+            return _untraced(caller)
+        return RequestTrace(trace_id, span_id, "00")
+    return RequestTrace(caller[0], f"{random.getrandbits(64) or 1:016x}", caller[2])
 
 
 def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
