@@ -84,16 +84,15 @@ def parse_traceparent(header: str) -> tuple[str, str, str] | None:
 def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
     """Make the request's ids when no SDK does: in the caller's trace, else a new one.
 
-    Random, not secret, as request IDs are (hooks.new_request_id).
+    Random, not secret, as request IDs are (hooks.new_request_id). A new trace takes both ids
+    from one draw; an all-zero id (one chance in 2**64) is invalid in W3C, so it is drawn again.
     """
-    if caller is None:
-        # One draw and one format for both ids: 32 hex digits of trace, then 16 of span.
-        ids = f"{random.getrandbits(192):048x}"
-        trace_id, span_id = ids[:32], ids[32:]
-        if trace_id in INVALID_IDS or span_id in INVALID_IDS:  # all zeros: 1 in 2**64
-            return _untraced(caller)
-        return RequestTrace(trace_id, span_id, "00")
-    return RequestTrace(caller[0], f"{random.getrandbits(64) or 1:016x}", caller[2])
+    if caller is not None:
+        return RequestTrace(caller[0], f"{random.getrandbits(64) or 1:016x}", caller[2])
+    ids = f"{random.getrandbits(192):048x}"
+    if ids[:32] in INVALID_IDS or ids[32:] in INVALID_IDS:
+        return _untraced(None)
+    return RequestTrace(ids[:32], ids[32:], "00")
 
 
 def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
