@@ -58,6 +58,7 @@ def start() -> None:
     """
     header = request.environ.get("HTTP_TRACEPARENT")
     caller = parse_traceparent(header) if header else None
+    # Asked per request, not once at start: an SDK may set its provider after the app is made.
     if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
         g.trace = _untraced(caller)
     else:
@@ -70,7 +71,12 @@ def parse_traceparent(header: str) -> tuple[str, str, str] | None:
     if match is None:
         return None
     version, trace_id, parent_id, flags, extra = match.groups()
-    if version == "ff" or (version == "00" and extra) or {trace_id, parent_id} & INVALID_IDS:
+    if (
+        version == "ff"
+        or (version == "00" and extra)
+        or trace_id in INVALID_IDS
+        or parent_id in INVALID_IDS
+    ):
         return None
     return trace_id, parent_id, flags
 
