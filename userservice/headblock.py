@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import gevent
 from gunicorn.http.errors import LimitRequestHeaders, NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -58,6 +59,9 @@ class LinearHeadRequest(Request):  # type: ignore[misc]
             if len(buf) > HEADER_BLOCK_LIMIT:
                 raise _overflow(buf)
             scanned = max(0, len(buf) - len(_END) + 1)
+            # A long block is read in many pieces, all in the socket already: let the other
+            # connections take a turn between two, as between two requests (worker.take_turns).
+            gevent.sleep(0)
             try:
                 super().read_into(unreader, buf)
             except NoMoreData:
