@@ -5,10 +5,16 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
-ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
+# cors.py imports nothing of the service; tests/test_cors.py checks that these name the
+# headers idempotency.py and tracing.py read and write (Idempotency-Key, its replay marker,
+# traceparent/tracestate in and traceresponse out).
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID, Idempotency-Key, "
+    "traceparent, tracestate"
+)
 EXPOSE_HEADERS = (
     "ETag, Location, X-Pagination, X-Request-ID, X-Process-Time, Server-Timing, Retry-After, "
-    "WWW-Authenticate"
+    "WWW-Authenticate, Idempotent-Replayed, traceresponse"
 )
 MAX_AGE = "600"
 
