@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from userservice.errors import ServiceError
-from userservice.settings import Settings
+from userservice.settings import Settings, number_text
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -61,6 +61,15 @@ def test_every_setting_is_in_the_configuration_table_with_its_default():
         env = f.metadata["env"]
         assert env in rows, env
         assert rows[env].strip().strip("`") == documented_default(f), env
+
+
+def test_every_number_states_the_range_the_code_enforces():
+    rows = dict(re.findall(r"^\| `([A-Z][A-Z_0-9]+)` \|(.*)$", text(CONFIGURATION), re.M))
+
+    for f in fields(Settings):
+        if f.metadata["maximum"] is not None:
+            low, high = (number_text(f.metadata[bound]) for bound in ("minimum", "maximum"))
+            assert rows[f.metadata["env"]].endswith(f"; range {low}-{high} |"), f.metadata["env"]
 
 
 def test_the_configuration_table_names_no_setting_the_code_lacks():
