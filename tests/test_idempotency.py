@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from lambda_events import CONTEXT, alb_event, http_event, rest_event
 
 from bench.servers import (
     EmulatorServer,
@@ -28,11 +30,13 @@ from bench.servers import (
     emulator_server_env,
     free_port,
     gunicorn,
+    read_until_closed,
     server_settings,
 )
 from userservice import db
 from userservice.auth import devkey
 from userservice.idempotency import parse_key
+from userservice.lambda_adapter import handle
 from userservice.settings import Settings
 
 USERS = "/api/v1/users"
@@ -137,6 +141,95 @@ def test_a_malformed_key_is_400_before_any_database_work(client, access_log, ass
 
     assert_problem(response, 400, "IDEMPOTENCY_KEY_MALFORMED")
     assert [r.db_statements for r in access_log] == [0]
+
+
+@pytest.mark.parametrize("value", ["k1, k2", "k1,k2", '"k1", "k2"', '"k1",k2', "k1,"])
+def test_two_keys_in_one_value_are_400_repeated_and_write_nothing(
+    app, client, access_log, assert_problem, value
+):
+    response = post(client, value)
+
+    assert_problem(response, 400, "IDEMPOTENCY_KEY_REPEATED")
+    assert [r.db_statements for r in access_log] == [0]
+    assert client.get(USERS).get_json() == []
+
+
+def test_two_key_headers_are_400_repeated(client, assert_problem):
+    headers = [("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")]
+
+    response = client.post(USERS, json=ADA, headers=headers)
+
+    assert_problem(response, 400, "IDEMPOTENCY_KEY_REPEATED")
+    assert client.get(USERS).get_json() == []
+
+
+def test_a_comma_inside_a_quoted_key_is_one_key(client):
+    first = post(client, '"a,b"')
+    again = post(client, '"a,b"')
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def repeated_key_events() -> dict[str, dict[str, Any]]:
+    """POST events carrying two Idempotency-Keys, as each front door delivers them."""
+    body = json.dumps(ADA)
+    json_type = {"Content-Type": "application/json"}
+    rest = rest_event(method="POST", path=USERS, headers=json_type, body=body)
+    # REST (1.0): every value in multiValueHeaders, the last one in headers.
+    rest["multiValueHeaders"]["Idempotency-Key"] = ["k1", "k2"]
+    rest["headers"]["Idempotency-Key"] = "k2"
+    alb = alb_event(
+        multi_value=True, method="POST", path=USERS, headers={"content-type": "application/json"}
+    )
+    alb["body"] = body
+    alb["multiValueHeaders"]["idempotency-key"] = ["k1", "k2"]
+    # HTTP API and function URLs (2.0) join repeated headers with commas.
+    joined = {"content-type": "application/json", "idempotency-key": "k1,k2"}
+    return {
+        "API Gateway REST (1.0)": rest,
+        "ALB, multi-value headers": alb,
+        "API Gateway HTTP API (2.0)": http_event(
+            method="POST", raw_path=USERS, headers=joined, body=body
+        ),
+        "function URL": http_event(
+            method="POST", raw_path=USERS, headers=joined, body=body, function_url=True
+        ),
+    }
+
+
+@pytest.mark.parametrize("door", list(repeated_key_events()))
+def test_two_keys_through_each_lambda_front_door_are_400_repeated(app, client, door):
+    answer = handle(app, repeated_key_events()[door], CONTEXT)
+
+    assert (answer["statusCode"], json.loads(answer["body"])["code"]) == (
+        400,
+        "IDEMPOTENCY_KEY_REPEATED",
+    )
+    assert client.get(USERS).get_json() == []
+    assert execute(app, "SELECT COUNT(*) FROM idempotency_keys") == [(0,)]
+
+
+@pytest.mark.slow
+def test_two_key_header_lines_over_gunicorn_are_400_repeated(gunicorn_server):
+    port, _ = gunicorn_server
+    body = json.dumps({"email": "twice@example.com", "name": "Twice"}).encode()
+    head = (
+        f"POST {USERS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: k1\r\nIdempotency-Key: k2\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + body)
+        received, _ = read_until_closed(sock, time.monotonic(), 30)
+
+    status_line, _, rest = received.partition(b"\r\n")
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (status_line, problem["code"]) == (
+        b"HTTP/1.1 400 BAD REQUEST",
+        "IDEMPOTENCY_KEY_REPEATED",
+    )
+    assert call(port, "GET", f"{USERS}?email=twice@example.com")[2] == []
 
 
 def test_a_key_in_flight_is_409_with_retry_after(app, client, assert_problem):

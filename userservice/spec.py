@@ -73,8 +73,10 @@ PRECONDITION_PARAMETERS = {
         "name": "Idempotency-Key",
         "description": (
             '1-255 visible ASCII characters, quoted as a structured-field string (`"k1"`) '
-            "or bare; unique per create. A retry with the key and the same body within 24 h "
-            "gets the first answer again (with `Idempotent-Replayed: true`) and creates "
+            "or bare (then without a comma); one per request (two are 400 "
+            "IDEMPOTENCY_KEY_REPEATED); unique per create. A retry with the key and the same "
+            "body within 24 h gets the first answer again (with `Idempotent-Replayed: true`) "
+            "and creates "
             "nothing; with another body, 422 IDEMPOTENCY_KEY_REUSED; while the first is "
             "unanswered, 409 IDEMPOTENCY_KEY_IN_FLIGHT. Optional."
         ),
