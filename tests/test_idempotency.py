@@ -37,6 +37,7 @@ from userservice import db
 from userservice.auth import devkey
 from userservice.idempotency import parse_key
 from userservice.lambda_adapter import handle
+from userservice.logs import JsonFormatter
 from userservice.settings import Settings
 
 USERS = "/api/v1/users"
@@ -92,6 +93,22 @@ def test_statements_with_a_key_are_4_on_the_first_attempt_and_1_on_a_replay(clie
 
     counts = [(r.status, r.db_statements) for r in access_log]
     assert counts == [(201, 2), (201, 4), (201, 1), (422, 1)]
+
+
+def test_a_replay_is_marked_in_its_access_line_and_its_audit_line(client, access_log, audit_log):
+    post(client, None, {"email": "bob@example.com", "name": "Bob"})
+    post(client, "k-1")
+    post(client, "k-1")
+    post(client, "k-1", {"email": "eve@example.com", "name": "Eve"})
+
+    marks = [
+        [(r.status, getattr(r, "idempotent_replay", None)) for r in records]
+        for records in (access_log, audit_log)
+    ]
+    expected = [(201, None), (201, None), (201, True), (422, None)]
+    assert marks == [expected, expected]
+    # As the JSON line carries it.
+    assert json.loads(JsonFormatter().format(access_log[2]))["idempotent_replay"] is True
 
 
 def test_the_quoted_and_the_bare_form_are_one_key():

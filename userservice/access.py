@@ -92,6 +92,7 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
             "status": response.status_code,
             **caller,
             **figures,
+            **({"idempotent_replay": True} if g.get("idempotent_replay") else {}),
             **(
                 {
                     "cold_start": cold_start,

@@ -149,6 +149,7 @@ def _decide(
 
 def _replay(status: int, stored: Mapping[str, str]) -> Response:
     """Rebuild the first answer: its status, body, Location and ETag, marked as a replay."""
+    g.idempotent_replay = True  # its access and audit lines say so
     headers = {name: stored[name.lower()] for name in ("Location", "ETag") if stored[name.lower()]}
     return current_app.response_class(
         stored["body"],
