@@ -411,6 +411,50 @@ def test_the_spec_documents_the_header_the_codes_and_the_replay_header(client):
     assert "IDEMPOTENCY_KEY_REUSED" in invalid["application/problem+json"]["examples"]
 
 
+def test_the_spec_states_the_retention_the_setting_has_by_default(client):
+    spec = client.get("/openapi.json").get_json()
+    described = spec["components"]["parameters"]["IDEMPOTENCY_KEY"]["description"]
+    hours = Settings().idempotency_key_ttl_seconds / 3600
+
+    assert f"IDEMPOTENCY_KEY_TTL_SECONDS ({hours:g} h by default)" in described
+
+
+def test_the_spec_documents_retry_after_on_the_409_for_a_key_in_flight(client):
+    spec = client.get("/openapi.json").get_json()
+    create = spec["paths"]["/api/v1/users"]["post"]["responses"]["409"]
+    conflict = spec["components"]["responses"]["CONFLICT"]
+
+    assert create == {"$ref": "#/components/responses/CONFLICT"}
+    assert conflict["headers"]["Retry-After"] == {
+        "description": (
+            "Seconds to wait before trying again; sent with IDEMPOTENCY_KEY_IN_FLIGHT (1 s)."
+        ),
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+
+
+def test_every_problem_example_names_a_path_that_answers_with_its_code(app, client):
+    spec = client.get("/openapi.json").get_json()
+    routes = app.url_map.bind("localhost")
+    examples = [
+        (code, example["value"]["instance"])
+        for response in spec["components"]["responses"].values()
+        for code, example in response["content"]["application/problem+json"]["examples"].items()
+    ]
+
+    assert len(examples) > 10
+    for code, instance in examples:
+        matched = [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if routes.test(instance, m)]
+        if code == "NOT_FOUND":
+            assert matched == [], instance
+        else:
+            assert matched, (code, instance)
+            assert instance.startswith("/api/v1/users"), (code, instance)
+        if code.startswith("IDEMPOTENCY_KEY_"):  # only POST /api/v1/users reads the header
+            assert instance == USERS
+
+
 def raw_post(port: int, key: str, body: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     """POST a create with a key over a new connection; return status, headers and raw body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
