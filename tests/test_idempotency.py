@@ -7,6 +7,7 @@ directly, so the default lease and expiry are what is tested, not shortened ones
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import json
@@ -542,3 +543,123 @@ def test_a_retry_after_the_worker_was_killed_mid_create_gets_the_one_user(
         assert waited < lease + KILL_BOUND
         assert call(port, "GET", f"{USERS}?email=ada@example.com")[2] == [json.loads(raw)]
         assert raw_post(port, "k", body)[::2] == (201, raw)
+
+
+class StallingProxy:
+    """A TCP relay to an emulator server that SIGSTOPs the server at a chosen statement.
+
+    Once armed with `at=n`, the n-th statement the service sends from then on (a connector
+    query request) stops the server before the relay hands that statement over: it waits,
+    unread, in the stopped server's socket, as at a Snowflake that froze between two of a
+    request's statements, and runs when the server resumes.
+    """
+
+    MARKER = b"/queries/v1/query-request"
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.seen = 0
+        self.stop_at: int | None = None
+        self.paused = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def arm(self, at: int) -> None:
+        with self.lock:
+            self.seen, self.stop_at, self.paused = 0, at, False
+
+    def accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            threading.Thread(target=self.pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(upstream, client, False), daemon=True).start()
+
+    def pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
+        tail = b""
+        try:
+            while data := source.recv(65536):
+                if outbound:
+                    window = tail + data
+                    self.count(window.count(self.MARKER) - tail.count(self.MARKER))
+                    tail = window[-len(self.MARKER) :]
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def count(self, statements: int) -> None:
+        with self.lock:
+            for _ in range(statements):
+                self.seen += 1
+                if self.seen == self.stop_at and not self.paused:
+                    self.server.pause()
+                    self.paused = True
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+# (the statement the server stops at, the stalled request's answer, the statements it ran)
+STALLS = {
+    "at the claim": (2, 503, 2),
+    "at the insert": (3, 503, 3),  # the release after it would outrun the budget: skipped
+    "at the store": (4, 201, 4),  # the user is written: its answer stands
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_creates_once(
+    make_app, server, access_log, stall
+):
+    """On the default settings, the keyed create's 4 statements share the 10 s budget."""
+    stop_at, status, statements = STALLS[stall]
+    admin = make_app(server_settings(server.port))
+    with admin.app_context():
+        db.create_schema()
+    proxy = StallingProxy(server)
+    app = make_app(server_settings(proxy.port))
+    client = app.test_client()
+    assert client.get(USERS).status_code == 200  # the pool is up, its session logged in
+    with app.app_context(), db.connection(), db.connection():
+        pass  # two sessions wait in the pool, as after two concurrent requests
+    body = {"email": "stall@example.com", "name": "Stall"}
+
+    proxy.arm(at=stop_at)  # find is the 1st statement, then claim, insert, store
+    started = time.monotonic()
+    response = post(client, "stall-1", body)
+    elapsed = time.monotonic() - started
+    server.resume()
+
+    assert proxy.paused
+    assert response.status_code == status
+    if status == 503:
+        assert response.get_json()["code"] == "DATABASE_UNAVAILABLE"
+    assert elapsed < KILL_BOUND, f"answered after {elapsed:.1f} s"
+    stalled = response.headers["X-Request-ID"]
+    assert [r.db_statements for r in access_log if r.request_id == stalled] == [statements]
+    # Once the server is back the retry is answered: in flight until the lease passes, then
+    # a create with the claim's user id (the stalled insert may have written it), never two.
+    deadline = time.monotonic() + Settings().idempotency_lease_seconds + KILL_BOUND
+    while (retried := post(client, "stall-1", body)).status_code == 409:
+        assert retried.get_json()["code"] == "IDEMPOTENCY_KEY_IN_FLIGHT"
+        assert time.monotonic() < deadline, "the key stayed claimed"
+        time.sleep(int(retried.headers["Retry-After"]))
+    replay = post(client, "stall-1", body)
+
+    assert retried.status_code == 201
+    assert client.get(f"{USERS}?email=stall@example.com").get_json() == [retried.get_json()]
+    assert (replay.status_code, replay.get_data()) == (201, retried.get_data())
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    if status == 201:
+        assert retried.get_data() == response.get_data()
+    proxy.close()

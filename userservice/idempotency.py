@@ -22,7 +22,7 @@ from flask import Response, current_app, g, request
 
 from . import db
 from .auth import Caller
-from .db import is_duplicate_key, queries
+from .db import budget, is_duplicate_key, queries
 from .errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyMalformed,
@@ -112,6 +112,14 @@ def finish(response: Response) -> Response:
     if claim is None:
         return response
     where = {"scope": claim.scope, "idem_key": claim.key, "claim": claim.claim}
+    if budget.room() <= 0:
+        # The database stalled the create: a statement now would answer past the budget. The
+        # claim stays unanswered; a retry takes it over once the lease passes (as after a kill).
+        log.warning(
+            "left an Idempotency-Key claimed: no time left in the request's budget to %s it",
+            "release" if response.status_code >= 500 else "store the answer under",
+        )
+        return response
     try:
         with db.connection() as conn:
             if response.status_code >= 500:
