@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from userservice import idempotency, tracing
+from userservice import cors, idempotency, tracing
 from userservice.settings import Settings, SettingsError
 
 ORIGIN = "https://app.example.com"
@@ -45,8 +45,18 @@ def test_an_allowed_origin_may_read_the_response_and_its_headers(make_app, setti
     response = client.get("/api/v1/users", headers={"Origin": ORIGIN})
 
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert "X-Pagination" in response.headers["Access-Control-Expose-Headers"]
-    assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+    assert response.headers["Access-Control-Expose-Headers"].split(", ") == [
+        "ETag",
+        "Location",
+        "X-Pagination",
+        "X-Request-ID",
+        "X-Process-Time",
+        "Server-Timing",
+        "Retry-After",
+        "WWW-Authenticate",
+        "Idempotent-Replayed",
+        "traceresponse",
+    ]
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
@@ -186,3 +196,12 @@ def test_production_runs_without_debug(make_app, production_settings):
     assert (app.debug, response.status_code) == (False, 500)
     assert "internal detail" not in response.get_data(as_text=True)
     assert app.test_client().get("/docs").status_code == 404
+
+
+def test_every_header_the_service_reads_or_sets_for_clients_is_allowed_or_exposed():
+    """A browser must be able to send a create's key and trace context, and read their answers."""
+    allowed = {h.lower() for h in cors.ALLOW_HEADERS.split(", ")}
+    exposed = {h.lower() for h in cors.EXPOSE_HEADERS.split(", ")}
+
+    assert {idempotency.HEADER.lower(), "traceparent", "tracestate"} <= allowed
+    assert {idempotency.REPLAYED.lower(), tracing.RESPONSE_HEADER.lower()} <= exposed

@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
-# cors.py imports nothing of the service; tests/test_cors.py checks that these name the
-# headers idempotency.py and tracing.py read and write (Idempotency-Key, its replay marker,
-# traceparent/tracestate in and traceresponse out).
+# What a browser client of this API sends and must read: conditional requests, a create's
+# Idempotency-Key and its replay mark, and W3C trace context both ways.
 ALLOW_HEADERS = (
     "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID, Idempotency-Key, "
     "traceparent, tracestate"
