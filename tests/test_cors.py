@@ -60,6 +60,44 @@ def test_an_allowed_origin_may_read_the_response_and_its_headers(make_app, setti
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
+def names(header: str) -> set[str]:
+    return {name.strip().lower() for name in header.split(",")}
+
+
+def test_a_preflight_allows_the_idempotency_key_and_the_trace_context(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+    asked = "content-type, idempotency-key, traceparent, tracestate"
+
+    response = client.options(
+        "/api/v1/users",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+
+    assert response.status_code == 204
+    assert names(asked) <= names(response.headers["Access-Control-Allow-Headers"])
+    assert idempotency.HEADER.lower() in names(response.headers["Access-Control-Allow-Headers"])
+
+
+def test_a_browser_may_read_the_replay_marker_and_the_traceresponse(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+    sent = {"Origin": ORIGIN, "Idempotency-Key": "cors-1"}
+    body = {"email": "cors@example.com", "name": "Cors"}
+
+    first = client.post("/api/v1/users", json=body, headers=sent)
+    replay = client.post("/api/v1/users", json=body, headers=sent)
+
+    assert (first.status_code, replay.status_code) == (201, 201)
+    exposed = names(replay.headers["Access-Control-Expose-Headers"])
+    # The names the service really sets, read from the modules that set them.
+    assert replay.headers[idempotency.REPLAYED] == "true"
+    assert tracing.RESPONSE_HEADER in replay.headers
+    assert {idempotency.REPLAYED.lower(), tracing.RESPONSE_HEADER.lower()} <= exposed
+
+
 def test_another_origin_gets_no_cors_headers(make_app, settings):
     client = cors_client(make_app, settings, cors_origins=ORIGIN)
 

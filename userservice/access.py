@@ -94,6 +94,8 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
             **caller,
             **figures,
         }
+        if g.get("idempotent_replay"):
+            line["idempotent_replay"] = True
         if on_lambda:
             line.update(cold_start=cold_start, xray_trace_id=tracing.xray_root())
         placed: tracing.RequestTrace | None = g.get("trace")
