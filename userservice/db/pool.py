@@ -4,6 +4,11 @@ Requesting threads only ever wait on the pool's queue; every call that may block
 database (connect, check, close) runs on a background thread. So a checkout never takes longer
 than its timeout, whatever the database does.
 
+Waiters are served first come, first served: a connection that comes back (or is opened) is
+handed straight to the oldest waiter, which owns it before it even wakes. A thread that
+arrives meanwhile cannot take it past the queue, so no waiter is starved into a timeout while
+others are served, and a connection never sits idle while a thread waits for it.
+
 Longer than the house's 200 lines, on purpose: every counter here is read and written under
 one lock, and the rules that keep them consistent (slots, waiters, connects in flight) read
 best side by side (psycopg_pool's own pool module runs to some 900 lines).
@@ -15,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +56,16 @@ class _Entry(Generic[ConnT]):
     conn: ConnT
     expires: float
     last_used: float
+
+
+@dataclass(slots=True, eq=False)
+class _Waiter(Generic[ConnT]):
+    """One thread waiting to check out: the entry it was handed, and the lock that wakes it."""
+
+    # Held from the start; released (once) when an entry is handed over or the pool closes.
+    # Made per wait with threading.Lock looked up then, so gevent's patched lock is the one.
+    wake: Any
+    entry: _Entry[ConnT] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -109,14 +125,14 @@ class ConnectionPool(Generic[ConnT]):
         self._close: Callable[[ConnT], object] = close or (lambda conn: conn.close())
         self._name = name
         self._lock = threading.Lock()
-        # Two conditions on one lock, so that wait() never swallows a notify() that was
-        # meant for a thread waiting to check out.
-        self._slot_free = threading.Condition(self._lock)
+        # wait() waits on this; checkouts wait in _waiters, each woken by its own lock.
         self._filled = threading.Condition(self._lock)
         self._closed = threading.Event()
         self._idle: list[_Entry[ConnT]] = []
+        # Threads waiting to check out, oldest first.
+        self._waiters: deque[_Waiter[ConnT]] = deque()
         # _open counts slots: idle, in use, being checked, and the connect in flight.
-        self._open = self._in_use = self._waiting = self._connecting = self._checking = 0
+        self._open = self._in_use = self._connecting = self._checking = 0
         self._delay = 0.0
         self._last_error: Exception | None = None
         self._probe: _Probe | None = None
@@ -152,7 +168,7 @@ class ConnectionPool(Generic[ConnT]):
                 "open": self._open,
                 "idle": len(self._idle),
                 "in_use": self._in_use,
-                "waiting": self._waiting,
+                "waiting": len(self._waiters),
                 "connecting": self._connecting,
                 "checking": self._checking,
                 **self._stats,
@@ -198,7 +214,9 @@ class ConnectionPool(Generic[ConnT]):
             self._closed.set()
             idle, self._idle = self._idle, []
             self._open -= len(idle)
-            self._slot_free.notify_all()
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                waiter.wake.release()
             self._filled.notify_all()
         closers = [self._close_in_background(entry.conn) for entry in idle]
         deadline = time.monotonic() + timeout
@@ -206,31 +224,43 @@ class ConnectionPool(Generic[ConnT]):
             closer.join(max(0.0, deadline - time.monotonic()))
 
     def _checkout(self, timeout: float) -> _Entry[ConnT]:
-        """Return a sound idle entry, waiting on the queue while the background opens one."""
+        """Return a sound entry: an idle one, or the one handed over while waiting in line."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while True:
-                self._raise_if_closed()
-                entry = self._pop_usable()
-                if entry is not None:
-                    self._in_use += 1
-                    self._stats["checkouts"] += 1
-                    return entry
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._stats["timeouts"] += 1
-                    # Chained to the last failed connect, so the caller can say why.
-                    raise PoolTimeout(
-                        f"no connection available after {timeout} s: {self._in_use} of"
-                        f" {self._max_size} in use, {self._connecting} connecting"
-                        " (check the database, or raise max_size or timeout)"
-                    ) from self._last_error
-                self._waiting += 1
-                try:
-                    self._grow()
-                    self._slot_free.wait(remaining)
-                finally:
-                    self._waiting -= 1
+            self._raise_if_closed()
+            # Idle entries exist only while no one waits (each return serves the line first).
+            entry = self._pop_usable()
+            if entry is not None:
+                return self._lend(entry)
+            waiter: _Waiter[ConnT] = _Waiter(threading.Lock())
+            waiter.wake.acquire()
+            self._waiters.append(waiter)
+            self._grow()
+        waiter.wake.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            entry = waiter.entry
+            if entry is not None and not self._closed.is_set():
+                # Handed over (and counted as lent), perhaps just as the timeout ran out.
+                return entry
+            if entry is not None:  # handed over, then the pool closed before this woke
+                self._in_use -= 1
+                self._retire(entry)
+            elif not self._closed.is_set():  # close() empties the line itself
+                self._waiters.remove(waiter)
+            self._raise_if_closed()
+            self._stats["timeouts"] += 1
+            # Chained to the last failed connect, so the caller can say why.
+            raise PoolTimeout(
+                f"no connection available after {timeout} s: {self._in_use} of"
+                f" {self._max_size} in use, {self._connecting} connecting"
+                " (check the database, or raise max_size or timeout)"
+            ) from self._last_error
+
+    def _lend(self, entry: _Entry[ConnT]) -> _Entry[ConnT]:
+        """Count an entry as lent (lock held)."""
+        self._in_use += 1
+        self._stats["checkouts"] += 1
+        return entry
 
     def _pop_usable(self) -> _Entry[ConnT] | None:
         """Pop the most recent idle entry fit to lend; retire or check the rest (lock held)."""
@@ -288,9 +318,13 @@ class ConnectionPool(Generic[ConnT]):
                 self._add_idle(entry)
 
     def _add_idle(self, entry: _Entry[ConnT]) -> None:
-        """Make an entry available and wake one waiter (lock held)."""
+        """Make an entry available: hand it to the oldest waiter, if any (lock held)."""
         self._idle.append(entry)
-        self._slot_free.notify()
+        # Through _pop_usable, so a handed-over entry passes the same checks as a taken one.
+        while self._waiters and (usable := self._pop_usable()) is not None:
+            waiter = self._waiters.popleft()
+            waiter.entry = self._lend(usable)
+            waiter.wake.release()
         self._filled.notify_all()
 
     def _retire(self, entry: _Entry[ConnT]) -> None:
@@ -304,9 +338,9 @@ class ConnectionPool(Generic[ConnT]):
         """Start a background connect if threads wait or min_size is not met (lock held)."""
         if self._closed.is_set() or self._connecting or self._open >= self._max_size:
             return
-        # Idle connections not yet taken by the waiters they woke, and connections being
-        # checked (they may come back), each stand for one waiter.
-        unserved = self._waiting - len(self._idle) - self._checking
+        # Connections being checked (they may come back) each stand for one waiter; no
+        # connection is idle while threads wait (each is handed straight to one).
+        unserved = len(self._waiters) - self._checking
         if unserved <= 0 and self._open >= self._min_size:
             return
         self._open += 1
