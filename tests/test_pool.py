@@ -170,7 +170,8 @@ def test_a_returned_connection_goes_to_the_oldest_waiter_not_to_a_later_caller(
     # The thread that returns a connection asks for one again at once, before the waiter it
     # served has even woken: it must queue behind that waiter (a pool that only wakes the
     # waiter lets it take the connection back, and the waiter times out while others run).
-    pool = make_pool(max_size=1, timeout=30.0)
+    # fair_after=0: served in order from the first instant of waiting, not after 1 ms.
+    pool = make_pool(max_size=1, timeout=30.0, fair_after=0.0)
     order: list[str] = []
     got, release = threading.Event(), threading.Event()
 
@@ -429,6 +430,7 @@ def test_close_closes_idle_connections_and_later_checkouts_raise_pool_closed(
         ({"connect_timeout": 0}, "connect_timeout"),
         ({"max_lifetime": -1.0}, "max_lifetime"),
         ({"max_idle": float("nan")}, "max_idle"),
+        ({"fair_after": -0.001}, "fair_after"),
     ],
 )
 def test_an_invalid_argument_raises_value_error_naming_it(
