@@ -59,6 +59,35 @@ def measure(port: int, count: int) -> dict[str, list[float]]:
             sock.close()
 
 
+HALF_SENT = 1010  # past the default GUNICORN_WORKER_CONNECTIONS (1,000)
+
+
+def full_worker() -> None:
+    """Time new GETs while HALF_SENT half-sent connections are held: `... slow_clients full`."""
+    with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
+        env = servers.emulator_env(Path(tmp) / "data")
+        with servers.gunicorn(env, Path(tmp) / "gunicorn.log", probe="/health/ready") as server:
+            held = []
+            try:
+                for _ in range(HALF_SENT):
+                    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                    sock.sendall(SLOW_REQUESTS["partial headers"])
+                    held.append(sock)
+                ms = []
+                for _ in range(ROUNDS):
+                    started = time.monotonic()
+                    assert servers.call(server.port, "GET", "/health")[0] == 200
+                    ms.append((time.monotonic() - started) * 1000)
+            finally:
+                for sock in held:
+                    sock.close()
+    ms.sort()
+    print(
+        f"| {HALF_SENT:,} half-sent | `GET /health` | {statistics.median(ms):.1f} | "
+        f"{ms[int(len(ms) * 0.95) - 1]:.1f} | {ms[-1]:.1f} |"
+    )
+
+
 def main() -> None:
     """Print the figures as a Markdown table."""
     rows = []
@@ -82,4 +111,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    full_worker() if sys.argv[1:] == ["full"] else main()

@@ -2,7 +2,8 @@
 
 One process, one run, no SDK imported (checked): the service on the null connection
 (bench/nulldb.py) answers GET /api/v1/users/1 (one statement) through `app.wsgi_app`, with a
-valid `traceparent`, with none, and with the tracing hooks taken off the app (the baseline).
+valid `traceparent`, with none, and with the tracing hooks taken off the app (the baseline, given
+the same two requests).
 The statement's own check (`db.spans.recording()`, one per statement) stays in all three, so
 it is timed alone too and added. CPU time is `time.process_time()`; the cases run in
 alternating rounds, and each figure is the median over rounds of the mean per request.
@@ -60,6 +61,11 @@ def measure() -> dict[str, list[float]]:
     bare = untraced(create_app(settings(), connect=nulldb.connect(0)))
     cases: dict[str, Callable[[], object]] = {
         "no tracing hooks (baseline)": requester(bare, {}),
+        # The same request with the header, to the same untraced app: what the header costs
+        # the layers that read every header is not tracing's cost.
+        "no tracing hooks, with a traceparent (baseline)": requester(
+            bare, {"traceparent": TRACEPARENT}
+        ),
         "traced, no traceparent": requester(traced, {}),
         "traced, with a traceparent": requester(traced, {"traceparent": TRACEPARENT}),
         "spans.recording() alone": spans.recording,
@@ -86,9 +92,13 @@ def report(rounds: dict[str, list[float]]) -> None:
     print(f"CPU per request, {ROUNDS} rounds, median of round means; no OpenTelemetry SDK\n")
     print(f"| case | CPU µs / request | added by tracing | at most {TARGET_US} µs |")
     print("|---|---|---|---|")
+    based = "no tracing hooks, with a traceparent (baseline)"
+    baselines = {"traced, no traceparent": base, "traced, with a traceparent": median[based]}
     print(f"| no tracing hooks (baseline) | {base:.1f} | | |")
+    print(f"| {based} | {median[based]:.1f} | | |")
     for name in ("traced, no traceparent", "traced, with a traceparent"):
-        added = median[name] - base + check  # the baseline pays the statement's check too
+        # Each against the baseline given the same request; it pays the statement's check too.
+        added = median[name] - baselines[name] + check
         within = "yes" if added <= TARGET_US else "NO"
         print(f"| {name} | {median[name]:.1f} | {added:.1f} | {within} |")
     print(f"| spans.recording() alone (per statement) | {check:.2f} | {check:.2f} | |")

@@ -209,19 +209,30 @@ def test_the_spec_declares_the_bearer_scheme_and_each_operations_scope(tmp_path)
 @pytest.mark.slow
 def test_make_token_warns_and_keeps_no_key_when_the_server_trusts_another(tmp_path):
     served, other, port = tmp_path / "served", tmp_path / "other", free_port()
+    kept = tmp_path / "kept"
+    # Nothing serves on that port yet: the key is made, and kept.
+    assert make_token(kept, PORT=str(free_port())).returncode == 0
+    refused = "The token's key (kid) is not in the issuer's key set."
 
     env = emulator_env(served, AUTH_ISSUER="dev")
     with gunicorn(env, tmp_path / "gunicorn.log", port=port):
         assert call(port, "GET", "/health")[0] == 200
         mismatched = make_token(other, PORT=str(port))
+        old_key = make_token(kept, PORT=str(port))
         matched = make_token(served, PORT=str(port))
         statuses = [read_user_zero(port, run.stdout.strip()) for run in (mismatched, matched)]
 
+    # The warning names a key file only where one is: a key made for the token is removed.
     assert mismatched.stderr == (
-        f"warning: the service on port {port} refuses this token (The token's key (kid) is "
-        f"not in the issuer's key set.): it is signed with {other}/dev-token-key.pem; run "
-        "make token with the server's EMULATOR_DATA_DIR\n"
+        f"warning: the service on port {port} refuses this token ({refused}): it is signed "
+        f"with a key made for it at {other}/dev-token-key.pem, removed again; run make token "
+        "with the server's EMULATOR_DATA_DIR\n"
     )
+    assert old_key.stderr == (
+        f"warning: the service on port {port} refuses this token ({refused}): it is signed "
+        f"with {kept}/dev-token-key.pem; run make token with the server's EMULATOR_DATA_DIR\n"
+    )
+    assert (kept / "dev-token-key.pem").is_file()
     assert not other.exists()
     assert matched.stderr == ""
     assert statuses == [401, 404]

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from userservice import cors, idempotency, tracing
 from userservice.settings import Settings, SettingsError
 
 ORIGIN = "https://app.example.com"
@@ -44,9 +45,57 @@ def test_an_allowed_origin_may_read_the_response_and_its_headers(make_app, setti
     response = client.get("/api/v1/users", headers={"Origin": ORIGIN})
 
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert "X-Pagination" in response.headers["Access-Control-Expose-Headers"]
-    assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+    assert response.headers["Access-Control-Expose-Headers"].split(", ") == [
+        "ETag",
+        "Location",
+        "X-Pagination",
+        "X-Request-ID",
+        "X-Process-Time",
+        "Server-Timing",
+        "Retry-After",
+        "WWW-Authenticate",
+        "Idempotent-Replayed",
+        "traceresponse",
+    ]
     assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def names(header: str) -> set[str]:
+    return {name.strip().lower() for name in header.split(",")}
+
+
+def test_a_preflight_allows_the_idempotency_key_and_the_trace_context(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+    asked = "content-type, idempotency-key, traceparent, tracestate"
+
+    response = client.options(
+        "/api/v1/users",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+
+    assert response.status_code == 204
+    assert names(asked) <= names(response.headers["Access-Control-Allow-Headers"])
+    assert idempotency.HEADER.lower() in names(response.headers["Access-Control-Allow-Headers"])
+
+
+def test_a_browser_may_read_the_replay_marker_and_the_traceresponse(make_app, settings):
+    client = cors_client(make_app, settings, cors_origins=ORIGIN)
+    sent = {"Origin": ORIGIN, "Idempotency-Key": "cors-1"}
+    body = {"email": "cors@example.com", "name": "Cors"}
+
+    first = client.post("/api/v1/users", json=body, headers=sent)
+    replay = client.post("/api/v1/users", json=body, headers=sent)
+
+    assert (first.status_code, replay.status_code) == (201, 201)
+    exposed = names(replay.headers["Access-Control-Expose-Headers"])
+    # The names the service really sets, read from the modules that set them.
+    assert replay.headers[idempotency.REPLAYED] == "true"
+    assert tracing.RESPONSE_HEADER in replay.headers
+    assert {idempotency.REPLAYED.lower(), tracing.RESPONSE_HEADER.lower()} <= exposed
 
 
 def test_another_origin_gets_no_cors_headers(make_app, settings):
@@ -83,7 +132,8 @@ def test_a_preflight_from_an_allowed_origin_is_answered_204(make_app, settings):
         "Access-Control-Allow-Origin": ORIGIN,
         "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
         "Access-Control-Allow-Headers": (
-            "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
+            "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID, "
+            "Idempotency-Key, traceparent, tracestate"
         ),
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Max-Age": "600",
@@ -146,3 +196,12 @@ def test_production_runs_without_debug(make_app, production_settings):
     assert (app.debug, response.status_code) == (False, 500)
     assert "internal detail" not in response.get_data(as_text=True)
     assert app.test_client().get("/docs").status_code == 404
+
+
+def test_every_header_the_service_reads_or_sets_for_clients_is_allowed_or_exposed():
+    """A browser must be able to send a create's key and trace context, and read their answers."""
+    allowed = {h.lower() for h in cors.ALLOW_HEADERS.split(", ")}
+    exposed = {h.lower() for h in cors.EXPOSE_HEADERS.split(", ")}
+
+    assert {idempotency.HEADER.lower(), "traceparent", "tracestate"} <= allowed
+    assert {idempotency.REPLAYED.lower(), tracing.RESPONSE_HEADER.lower()} <= exposed

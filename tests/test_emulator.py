@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
 import threading
@@ -11,6 +13,7 @@ import pytest
 
 from userservice import db
 from userservice.db import emulator
+from userservice.settings import StartupError
 
 
 def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app, make_user):
@@ -21,6 +24,36 @@ def test_data_survives_a_new_app_on_the_same_data_dir(settings, make_app, make_u
     second = make_app(settings)
 
     assert second.test_client().get(f"/api/v1/users/{user['id']}").get_json() == user
+
+
+def unusable_folders(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """EMULATOR_DATA_DIRs the service cannot keep its files in, and the reason each gives."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes through a mode; sysfs takes no new file from anyone
+        read_only = Path("/sys/kernel")
+    return {
+        "a file": (afile, "a file, not a folder"),
+        "under a file": (afile / "sub", "Not a directory"),
+        "read-only": (read_only, "Permission denied"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "read-only"])
+def test_an_unusable_data_dir_stops_the_start_with_one_line(tmp_path, make_app, settings, case):
+    folder, why = unusable_folders(tmp_path)[case]
+    unusable = dataclasses.replace(settings, emulator_data_dir=str(folder))
+
+    with pytest.raises(StartupError) as caught:
+        make_app(unusable)
+
+    assert caught.value.message == (
+        f"EMULATOR_DATA_DIR={folder} is not a folder the service can write ({why})"
+    )
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
 
 
 def test_the_results_cache_stays_bounded(tmp_path):

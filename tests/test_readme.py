@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import Field, fields
+from inspect import getsource
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from gunicorn.http.errors import InvalidHTTPVersion
+from gunicorn.workers.base import Worker
+from werkzeug import exceptions
 
+from userservice import door, problems
 from userservice.errors import ServiceError
-from userservice.settings import Settings
+from userservice.settings import Settings, number_text
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -63,6 +70,15 @@ def test_every_setting_is_in_the_configuration_table_with_its_default():
         assert rows[env].strip().strip("`") == documented_default(f), env
 
 
+def test_every_number_states_the_range_the_code_enforces():
+    rows = dict(re.findall(r"^\| `([A-Z][A-Z_0-9]+)` \|(.*)$", text(CONFIGURATION), re.M))
+
+    for f in fields(Settings):
+        if f.metadata["maximum"] is not None:
+            low, high = (number_text(f.metadata[bound]) for bound in ("minimum", "maximum"))
+            assert rows[f.metadata["env"]].endswith(f"; range {low}-{high} |"), f.metadata["env"]
+
+
 def test_the_configuration_table_names_no_setting_the_code_lacks():
     documented = [name for name, _ in SETTING_ROW.findall(text(CONFIGURATION))]
 
@@ -95,6 +111,79 @@ def test_every_error_code_is_in_the_api_page_with_its_status():
 
     for error in subclasses(ServiceError):
         assert (error.code, str(error.status)) in rows, error.code
+
+
+# werkzeug's errors that routing, request parsing and flask-smorest raise on their own.
+FRAMEWORK_ERRORS = (
+    exceptions.BadRequest,  # a body read that broke off (ClientDisconnected), a bad request
+    exceptions.NotFound,
+    exceptions.MethodNotAllowed,
+    exceptions.RequestEntityTooLarge,  # MAX_CONTENT_LENGTH
+    exceptions.UnprocessableEntity,  # flask-smorest's validation
+)
+
+
+def raised_werkzeug_errors() -> set[type[exceptions.HTTPException]]:
+    """Return the werkzeug errors the service's own code raises (`raise NotFound()`)."""
+    found = set()
+    for path in (ROOT / "userservice").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            alias.asname or alias.name: getattr(exceptions, alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "werkzeug.exceptions"
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                name = getattr(node.exc.func, "id", None)
+                if name in names:
+                    found.add(names[name])
+    return found
+
+
+def door_statuses() -> set[int]:
+    """Return every status gunicorn's own refusal (Worker.handle_error) may give."""
+    statuses = {int(s) for s in re.findall(r"status_int = (\d+)", getsource(Worker.handle_error))}
+    # 403 comes only from a PROXY protocol line or TLS, which gunicorn.conf.py turns on neither.
+    config = text(ROOT / "gunicorn.conf.py")
+    assert not re.search(r"^(proxy_protocol|certfile|keyfile) *=", config, re.M)
+    return statuses - {403}
+
+
+def producible_codes() -> set[tuple[str, int]]:
+    """Return (code, status) of every problem the service can answer, from the code itself."""
+    codes = {(cls.code, cls.status) for cls in (ServiceError, *subclasses(ServiceError))}
+    app = Flask(__name__)
+    with app.test_request_context("/api/v1/users"):
+        for error in {*FRAMEWORK_ERRORS, *raised_werkzeug_errors()}:
+            answer = problems.handle_http_exception(error())
+            codes.add((answer.get_json()["code"], answer.status_code))
+        unexpected = problems.handle_unexpected(RuntimeError("x"))
+        codes.add((unexpected.get_json()["code"], unexpected.status_code))
+    for status in door_statuses():
+        codes.add((door.refusal(Exception(), status).code, status))
+    version = door.refusal(InvalidHTTPVersion((1, 2)), 400)
+    codes.add((version.code, version.status))
+    return codes
+
+
+def test_the_api_error_table_lists_exactly_the_codes_the_service_can_answer():
+    table = re.findall(r"^\| `([A-Z_]+)` \| (\d{3}) \|", text(ROOT / "docs" / "API.md"), re.M)
+    rows = {(code, int(status)) for code, status in table}
+
+    assert len(rows) == len(table), "a code is in the table twice"
+    assert ("BAD_REQUEST", 400) in producible_codes()
+    assert sorted(producible_codes() - rows) == [], "answered, not in docs/API.md"
+    assert sorted(rows - producible_codes()) == [], "in docs/API.md, never answered"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_flask_command_a_page_gives_runs_the_projects_flask(page):
+    # A bare `flask` is whatever is on PATH (often none, or another project's).
+    bare = re.findall(r"(?<![\w./-])flask (?:--app|run|init-db|dev-token)", text(page))
+
+    assert bare == []
 
 
 def test_every_sql_file_is_in_the_snowflake_page():

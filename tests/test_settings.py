@@ -49,6 +49,66 @@ def test_an_invalid_value_names_the_setting(environ, message):
     assert str(caught.value) == message
 
 
+NUMBERS = [f for f in dataclasses.fields(Settings) if type(f.default) in (int, float)]
+
+
+@pytest.mark.parametrize("f", NUMBERS, ids=lambda f: f.metadata["env"])
+def test_every_number_has_a_lower_and_an_upper_bound(f):
+    assert f.metadata["minimum"] is not None
+    assert f.metadata["maximum"] is not None
+    assert f.metadata["minimum"] <= f.default <= f.metadata["maximum"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        # Each of these once passed the start and failed the first request that used it
+        # (OverflowError in timedelta, an unbindable expiry, a port no socket takes).
+        (
+            {"IDEMPOTENCY_KEY_TTL_SECONDS": "999999999999"},
+            "IDEMPOTENCY_KEY_TTL_SECONDS must be at most 2592000",
+        ),
+        (
+            {"IDEMPOTENCY_LEASE_SECONDS": "999999999999"},
+            "IDEMPOTENCY_LEASE_SECONDS must be at most 86400",
+        ),
+        ({"DB_RETRY_AFTER": "10" * 30}, "DB_RETRY_AFTER must be at most 86400"),
+        ({"DB_POOL_TIMEOUT": "1e300"}, "DB_POOL_TIMEOUT must be at most 300"),
+        ({"SNOWFLAKE_PORT": "70000"}, "SNOWFLAKE_PORT must be at most 65535"),
+        ({"MAX_CONTENT_LENGTH": "9" * 25}, "MAX_CONTENT_LENGTH must be at most 1073741824"),
+        ({"AUTH_LEEWAY": "99999999999999999999"}, "AUTH_LEEWAY must be at most 3600"),
+        ({"DB_POOL_TIMEOUT": "inf"}, "DB_POOL_TIMEOUT must be a number, got 'inf'"),
+        ({"AUTH_JWKS_TIMEOUT": "nan"}, "AUTH_JWKS_TIMEOUT must be a number, got 'nan'"),
+    ],
+)
+def test_a_number_above_its_range_stops_the_start_naming_the_setting(environ, message):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ, env_file=None)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("f", NUMBERS, ids=lambda f: f.metadata["env"])
+def test_each_bound_itself_is_accepted(f, tmp_path):
+    environ = {"EMULATOR_DATA_DIR": str(tmp_path)}
+    # The cross-setting rules (min <= max pool, lock < statement, lease < TTL) need a partner.
+    partners = {
+        "DB_POOL_MIN_CONNECTIONS": {"DB_POOL_MAX_CONNECTIONS": "1000"},
+        "SNOWFLAKE_LOCK_TIMEOUT": {"SNOWFLAKE_STATEMENT_TIMEOUT": "604800"},
+        "IDEMPOTENCY_LEASE_SECONDS": {"IDEMPOTENCY_KEY_TTL_SECONDS": "2592000"},
+        "IDEMPOTENCY_KEY_TTL_SECONDS": {"IDEMPOTENCY_LEASE_SECONDS": "11"},
+    }
+    env = f.metadata["env"]
+    for bound in (f.metadata["minimum"], f.metadata["maximum"]):
+        given = {**environ, **partners.get(env, {}), env: str(bound)}
+        if env == "SNOWFLAKE_STATEMENT_TIMEOUT" and bound == 1:
+            given["SNOWFLAKE_LOCK_TIMEOUT"] = "0"
+        if env == "DB_POOL_MAX_CONNECTIONS" and bound == 1:
+            given["DB_POOL_MIN_CONNECTIONS"] = "1"
+        settings = Settings.from_env(given, env_file=None)
+        assert getattr(settings, f.name) == bound
+
+
 @pytest.mark.parametrize("environment", ["staging", "production"])
 def test_staging_and_production_without_snowflake_refuse_and_name_what_is_missing(environment):
     with pytest.raises(SettingsError) as caught:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from bench.servers import call, read_until_closed
+from bench.servers import call, emulator_env, gunicorn, read_until_closed
 from bench.slow_clients import open_slow_clients
 from userservice.settings import Settings
 
@@ -86,3 +87,62 @@ def test_every_kind_of_slow_connection_is_closed_after_the_read_timeout(gunicorn
             assert b"\r\nConnection: close\r\n" in head
             problem = json.loads(body)
             assert (problem["status"], problem["code"]) == (408, "REQUEST_TIMEOUT")
+
+
+SLOTS = 20  # GUNICORN_WORKER_CONNECTIONS, lowered from 1000 to keep the test short
+KEPT_ALIVE = 3
+HALF_SENT_HEAD = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Half: "
+
+
+def closed_unanswered(sock: socket.socket) -> bool:
+    """Tell whether the server closed the connection, sending nothing, before the read timeout."""
+    received, closed_after = read_until_closed(sock, time.monotonic(), READ_TIMEOUT - 1)
+    return received == b"" and closed_after is not None
+
+
+def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
+    env = emulator_env(
+        tmp_path / "emulator", GUNICORN_WORKER_CONNECTIONS=str(SLOTS), LOG_LEVEL="INFO"
+    )
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log) as server:
+        kept = [
+            http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            for _ in range(KEPT_ALIVE)
+        ]
+        half: list[socket.socket] = []
+        try:
+            for conn in kept:  # complete requests on keep-alive connections, left open
+                conn.request("GET", "/health")
+                response = conn.getresponse()
+                assert (response.status, json.loads(response.read())["status"]) == (200, "ok")
+            for _ in range(SLOTS - KEPT_ALIVE):  # every other slot: a head never finished
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                sock.sendall(HALF_SENT_HEAD)
+                half.append(sock)
+            # The connection that took the last slot made the worker close the oldest one.
+            assert closed_unanswered(half[0])
+
+            # A new client is accepted and served; the next oldest half-sent one made room.
+            assert call(server.port, "GET", "/health")[0] == 200
+            assert closed_unanswered(half[1])
+
+            # The other half-sent connections are still open: they finish and are answered.
+            for sock in half[2:]:
+                sock.sendall(b"1\r\nConnection: close\r\n\r\n")
+            answers = [read_until_closed(sock, time.monotonic(), 10) for sock in half[2:]]
+            # The keep-alive connections were not dropped either.
+            for conn in kept:
+                conn.request("GET", "/health")
+                assert conn.getresponse().status == 200
+        finally:
+            for conn in kept:
+                conn.close()
+            for sock in half:
+                sock.close()
+
+    assert [received.split(b"\r\n", 1)[0] for received, _ in answers] == [b"HTTP/1.1 200 OK"] * (
+        SLOTS - KEPT_ALIVE - 2
+    )
+    closing = "closed the oldest half-sent connection"
+    assert log.read_text().count(closing) == 2

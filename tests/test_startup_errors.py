@@ -105,6 +105,46 @@ def test_a_bad_setting_stops_the_flask_cli_with_one_line(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        ("IDEMPOTENCY_KEY_TTL_SECONDS", "IDEMPOTENCY_KEY_TTL_SECONDS must be at most 2592000"),
+        ("IDEMPOTENCY_LEASE_SECONDS", "IDEMPOTENCY_LEASE_SECONDS must be at most 86400"),
+    ],
+)
+def test_a_huge_number_stops_gunicorn_and_the_flask_cli_with_one_line(tmp_path, setting, line):
+    # Once these started, and the first keyed POST was a 500 (OverflowError in timedelta).
+    env = emulator_env(tmp_path, **{setting: "999999999999"})
+
+    served = run(GUNICORN, env)
+    init_db = run(INIT_DB, env)
+
+    assert (served.returncode, served.stdout, served.stderr) == (
+        1,
+        "",
+        f"userservice: cannot start: {line}\n",
+    )
+    assert (init_db.returncode, init_db.stdout, init_db.stderr) == (1, "", f"Error: {line}\n")
+
+
+def test_a_data_dir_that_is_a_file_stops_gunicorn_and_the_flask_cli_with_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    env = emulator_env(afile)
+    line = f"EMULATOR_DATA_DIR={afile} is not a folder the service can write (a file, not a folder)"
+
+    served = run(GUNICORN, env)
+    init_db = run(INIT_DB, env)
+
+    assert (served.returncode, served.stdout, served.stderr) == (
+        1,
+        "",
+        f"userservice: cannot start: {line}\n",
+    )
+    assert (init_db.returncode, init_db.stderr) == (1, f"Error: {line}\n")
+    assert "Traceback" not in init_db.stdout
+
+
 def test_init_db_beside_a_running_server_names_the_server_in_one_line(held):
     data_dir, master, worker = held
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gevent
 import gunicorn
+import pytest
 from gunicorn import util
 from gunicorn.http import wsgi
 from gunicorn.http.body import ChunkedReader
@@ -140,3 +141,89 @@ def test_take_turns_lets_every_ready_greenlet_run_before_it_returns():
     gevent.joinall(waiting)
 
     assert order == ["before", "other-0", "other-1", "other-2", "after"]
+
+
+def test_the_gevent_worker_holds_worker_connections_and_serves_each_in_handle():
+    # worker.HalfSent counts connections in handle against worker_connections: gevent's pool
+    # of that size is what stops the accepting when every slot is taken.
+    run = inspect.getsource(GeventWorker.run)
+
+    assert "pool = Pool(self.worker_connections)" in run
+    assert "spawn=pool" in run
+    assert "self.worker_connections = self.cfg.worker_connections" in inspect.getsource(
+        AsyncWorker.__init__
+    )
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.shut = False
+
+    def shutdown(self, how: int) -> None:
+        self.shut = True
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+
+def test_the_last_slot_taken_shuts_the_oldest_half_sent_connection_only():
+    log = _Log()
+    half_sent = worker.HalfSent(5, log)
+    served, first, second, third = _Socket(), _Socket(), _Socket(), _Socket()
+    half_sent.opened(served)
+    half_sent.head_complete(served)  # a keep-alive connection that finished a request
+    for sock in (first, second, third):
+        half_sent.opened(sock)
+    assert not any(sock.shut for sock in (served, first, second, third))
+
+    newest = _Socket()
+    half_sent.opened(newest)  # the fifth of five slots
+    assert [sock.shut for sock in (served, first, second, third, newest)] == [
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    half_sent.ended(first)  # its greenlet ends: one slot free again
+    half_sent.head_complete(second)
+    later = _Socket()
+    half_sent.opened(later)  # the fifth slot again: second finished its head, third is next
+    assert [sock.shut for sock in (served, second, third, newest, later)] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert log.lines == ["closed the oldest half-sent connection: all 5 slots in use"] * 2
+
+
+def test_a_full_worker_with_no_other_half_sent_connection_closes_nothing():
+    half_sent = worker.HalfSent(2, _Log())
+    served, newest = _Socket(), _Socket()
+    half_sent.opened(served)
+    half_sent.head_complete(served)
+    half_sent.opened(newest)
+
+    assert (served.shut, newest.shut) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("data", "start", "bare"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: t\r\n", 0, False),
+        (b"GET / HTTP/1.1\nHost: t\r\n", 0, True),
+        (b"\nGET", 0, True),
+        (b"GET / HTTP/1.1\nHost: t\r\n", 16, False),  # the bare LF is before start
+        (b"ab\r\nc\n", 3, True),
+        (b"ab\r\nc", 3, False),  # the CRLF's LF is at start, its CR just before it
+    ],
+)
+def test_a_bare_lf_is_found_from_start(data: bytes, start: int, bare: bool):
+    assert headblock._bare_lf(bytearray(data), start) is bare

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any
 
 from flask import Flask
@@ -27,11 +28,40 @@ from .settings import Settings
 __all__ = ["Settings", "create_app"]
 
 
+class App(Flask):
+    """Flask, asking once per hook and view (not once per call) whether it is a coroutine.
+
+    Flask passes each of a request's hooks, its view and any error handler through
+    `ensure_sync`, its documented override point, which asks `inspect` every time: about 20
+    calls per request. None of the service's functions is async, and a plain function's
+    answer never changes, so it is remembered.
+    """
+
+    SYNC_CACHE_MAX = 4096  # plain functions registered at start; a bound, never per request
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synchronous: set[Callable[..., Any]] = set()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Return `func` when known synchronous, else what Flask's own check returns."""
+        if func in self._synchronous:
+            return func
+        synced = super().ensure_sync(func)
+        if (
+            synced is func
+            and type(func) is FunctionType
+            and len(self._synchronous) < self.SYNC_CACHE_MAX
+        ):
+            self._synchronous.add(func)
+        return synced
+
+
 def create_app(settings: Settings | None = None, connect: Callable[[], Any] | None = None) -> Flask:
     """Build the app: settings, SQL catalogue, pool, routes, hooks and error handlers."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
-    app = Flask(__name__)
+    app = App(__name__)
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_content_length,

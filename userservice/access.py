@@ -70,10 +70,12 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
         return
     settings = current_app.config["SETTINGS"]
     on_lambda = "lambda.context" in request.environ
+    logged = access_log.isEnabledFor(logging.INFO)
     # Work done only for a reader: skipped when the access line is off and no metrics are sent.
-    if not (on_lambda or settings.metrics_emf or access_log.isEnabledFor(logging.INFO)):
+    if not (on_lambda or settings.metrics_emf or logged):
         return
-    route = f"{request.method} {request.url_rule.rule if request.url_rule else 'UNMATCHED'}"
+    method, rule = request.method, request.url_rule
+    route = f"{method} {rule.rule if rule else 'UNMATCHED'}"
     figures = {
         "duration_ms": round(elapsed * 1000, 2),
         "db_ms": round(spent.db_seconds * 1000, 2),
@@ -82,30 +84,40 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
     }
     cold_start = current_app.extensions[EXTENSION_KEY].take()
     caller = auth.caller_fields()
-    access_log.info(
-        "request",
-        extra={
+    if logged:
+        line = {
             "request_id": request_id,
-            "method": request.method,
+            "method": method,
             "route": route,
             "path": quoted_path(request.path),
             "status": response.status_code,
             **caller,
             **figures,
-            **(
-                {
-                    "cold_start": cold_start,
-                    "xray_trace_id": tracing.xray_root(),
-                }
-                if on_lambda
-                else {}
-            ),
-        },
-    )
+        }
+        if g.get("idempotent_replay"):
+            line["idempotent_replay"] = True
+        if on_lambda:
+            line.update(cold_start=cold_start, xray_trace_id=tracing.xray_root())
+        placed: tracing.RequestTrace | None = g.get("trace")
+        if placed is not None:  # as logs.RequestContext would add them, in the same order
+            line.update(trace_id=placed.trace_id, span_id=placed.span_id)
+        _log_line(line)
     if settings.metrics_emf:
         metrics.emit_request(
             route, response.status_code, figures, spent.pool_timeouts, cold_start, caller
         )
+
+
+def _log_line(fields: dict[str, object]) -> None:
+    """Hand the access line to its handlers, as `access_log.info("request", extra=...)` would.
+
+    Through the logger's public makeRecord and handle, with no caller lookup: Logger.info
+    walks the stack for the file and line of the call, which no format writes.
+    """
+    line = access_log.makeRecord(
+        access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
+    )
+    access_log.handle(line)
 
 
 def publish() -> None:

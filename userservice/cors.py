@@ -5,10 +5,15 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
-ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
+# What a browser client of this API sends and must read: conditional requests, a create's
+# Idempotency-Key and its replay mark, and W3C trace context both ways.
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID, Idempotency-Key, "
+    "traceparent, tracestate"
+)
 EXPOSE_HEADERS = (
     "ETag, Location, X-Pagination, X-Request-ID, X-Process-Time, Server-Timing, Retry-After, "
-    "WWW-Authenticate"
+    "WWW-Authenticate, Idempotent-Replayed, traceresponse"
 )
 MAX_AGE = "600"
 

@@ -74,6 +74,13 @@ class IdempotencyKeyMalformed(ServiceError):
     public_detail = 'Send Idempotency-Key as 1-255 visible ASCII characters, e.g. "8e03978e".'
 
 
+class IdempotencyKeyRepeated(ServiceError):
+    """The request carries more than one Idempotency-Key (two headers, or a list in one)."""
+
+    status, code = 400, "IDEMPOTENCY_KEY_REPEATED"
+    public_detail = "Send one Idempotency-Key; this request carries more than one."
+
+
 class IdempotencyKeyReused(ServiceError):
     """The Idempotency-Key was first sent with another request body."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import gevent
 from gunicorn.http.errors import LimitRequestHeaders, NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -30,7 +31,6 @@ from gunicorn.http.parser import RequestParser
 # gunicorn's field size limit too.
 HEADER_BLOCK_LIMIT = 65536
 _END = b"\r\n\r\n"
-_BARE_LF = re.compile(rb"(?<!\r)\n")
 _AUTHORIZATION = re.compile(rb"\r\nauthorization[ \t]*:", re.IGNORECASE)
 
 
@@ -52,17 +52,28 @@ class LinearHeadRequest(Request):  # type: ignore[misc]
         super().read_into(unreader, buf, stop)
         while True:
             end = buf.find(_END, scanned)
-            if end >= 0 or _BARE_LF.search(buf, max(0, scanned - 1)):
+            if end >= 0 or _bare_lf(buf, max(0, scanned - 1)):
                 if end + len(_END) > HEADER_BLOCK_LIMIT:
                     raise _overflow(buf)
                 return
             if len(buf) > HEADER_BLOCK_LIMIT:
                 raise _overflow(buf)
             scanned = max(0, len(buf) - len(_END) + 1)
+            # A long block is read in many pieces, all in the socket already: let the other
+            # connections take a turn between two, as between two requests (worker.take_turns).
+            gevent.sleep(0)
             try:
                 super().read_into(unreader, buf)
             except NoMoreData:
                 return  # the parser's own next read reports the end of the stream
+
+
+def _bare_lf(buf: bytearray, start: int) -> bool:
+    """Tell whether an LF at or after `start` has no CR before it.
+
+    Two counts at C speed: a look-behind regular expression took 1 ms of CPU per 64 KiB.
+    """
+    return buf.count(b"\n", start) != buf.count(b"\r\n", max(0, start - 1))
 
 
 def _overflow(buf: bytearray) -> LimitRequestHeaders:

@@ -22,8 +22,13 @@ from flask import Response, current_app, g, request
 
 from . import db
 from .auth import Caller
-from .db import is_duplicate_key, queries
-from .errors import IdempotencyKeyInFlight, IdempotencyKeyMalformed, IdempotencyKeyReused
+from .db import budget, is_duplicate_key, queries
+from .errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyMalformed,
+    IdempotencyKeyRepeated,
+    IdempotencyKeyReused,
+)
 from .schemas import IDEMPOTENCY_KEY_PATTERN
 from .settings import Settings
 from .users import sql_time
@@ -31,6 +36,9 @@ from .users import sql_time
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+# A comma outside a quoted key: two headers joined into one value (gunicorn, API Gateway's
+# HTTP API and the adapter's multi-value headers all join with a comma), or a list in one.
+LIST = re.compile(r'(?:"(?:[^"\\]|\\.)*"|[^",])*,')
 # A released claim (the create failed with a 5xx) is dated back to this, long past any lease.
 RELEASED_AT = "1970-01-01T00:00:00"
 log = logging.getLogger(__name__)
@@ -51,6 +59,8 @@ def parse_key(value: str | None) -> str | None:
     """Return the key a header value carries (None when absent), or raise a 400."""
     if value is None:
         return None
+    if LIST.match(value):
+        raise IdempotencyKeyRepeated()
     match = KEY.fullmatch(value.strip())
     if match is None:
         raise IdempotencyKeyMalformed()
@@ -102,6 +112,14 @@ def finish(response: Response) -> Response:
     if claim is None:
         return response
     where = {"scope": claim.scope, "idem_key": claim.key, "claim": claim.claim}
+    if budget.room() <= 0:
+        # The database stalled the create: a statement now would answer past the budget. The
+        # claim stays unanswered; a retry takes it over once the lease passes (as after a kill).
+        log.warning(
+            "left an Idempotency-Key claimed: no time left in the request's budget to %s it",
+            "release" if response.status_code >= 500 else "store the answer under",
+        )
+        return response
     try:
         with db.connection() as conn:
             if response.status_code >= 500:
@@ -139,6 +157,7 @@ def _decide(
 
 def _replay(status: int, stored: Mapping[str, str]) -> Response:
     """Rebuild the first answer: its status, body, Location and ETag, marked as a replay."""
+    g.idempotent_replay = True  # its access and audit lines say so
     headers = {name: stored[name.lower()] for name in ("Location", "ETag") if stored[name.lower()]}
     return current_app.response_class(
         stored["body"],

@@ -22,15 +22,18 @@ class RequestContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add request_id, trace_id, span_id and on Lambda aws_request_id, unless already there."""
+        # Each lookup only for a field the record lacks: the access line brings its own.
         if has_request_context():
             if not hasattr(record, "request_id"):
                 record.request_id = g.get("request_id")
-            placed = g.get("trace")  # tracing.RequestTrace, set by the request's first hook
-            if placed is not None and not hasattr(record, "trace_id"):
-                record.trace_id, record.span_id = placed.trace_id, placed.span_id
-            context = request.environ.get("lambda.context")
-            if context is not None and not hasattr(record, "aws_request_id"):
-                record.aws_request_id = getattr(context, "aws_request_id", None)
+            if not hasattr(record, "trace_id"):
+                placed = g.get("trace")  # tracing.RequestTrace, set by the request's first hook
+                if placed is not None:
+                    record.trace_id, record.span_id = placed.trace_id, placed.span_id
+            if not hasattr(record, "aws_request_id"):
+                context = request.environ.get("lambda.context")
+                if context is not None:
+                    record.aws_request_id = getattr(context, "aws_request_id", None)
         return True
 
 

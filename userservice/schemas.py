@@ -62,8 +62,9 @@ def _in_order(*checks: Check) -> Check:
 
 # Idempotency-Key (idempotency.py checks it, the spec documents it): RFC 8941's sf-string, as
 # the IETF draft defines the header, quoted with `\"` and `\\` escaped; or the bare form most
-# clients send, visible ASCII with no quote or backslash. The key is 1-255 visible characters.
-IDEMPOTENCY_KEY_PATTERN = r'"((?:[!#-\[\]-~]|\\["\\]){1,255})"|([!#-\[\]-~]{1,255})'
+# clients send, visible ASCII with no quote, backslash or comma (a comma is where a proxy joins
+# two headers into one). The key is 1-255 visible characters.
+IDEMPOTENCY_KEY_PATTERN = r'"((?:[!#-\[\]-~]|\\["\\]){1,255})"|([!#-+\--\[\]-~]{1,255})'
 
 
 def _printable(value: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -60,8 +61,20 @@ class SettingsError(StartupError, ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
-def _setting(env: str, default: Any, *, secret: bool = False, minimum: float | None = None) -> Any:
-    meta = {"env": env, "minimum": minimum}
+DAY = 86400
+WEEK = 7 * DAY
+
+
+def _setting(
+    env: str,
+    default: Any,
+    *,
+    secret: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """Declare a setting; a number has both bounds, so no value overflows at request time."""
+    meta = {"env": env, "minimum": minimum, "maximum": maximum}
     return field(default=default, repr=not secret, metadata=meta)
 
 
@@ -87,34 +100,50 @@ class Settings:
     snowflake_database: str = _setting("SNOWFLAKE_DATABASE", "USERSERVICE")
     snowflake_schema: str = _setting("SNOWFLAKE_SCHEMA", "PUBLIC")
     snowflake_host: str = _setting("SNOWFLAKE_HOST", "")
-    snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1)
+    snowflake_port: int = _setting("SNOWFLAKE_PORT", 443, minimum=1, maximum=65535)
     snowflake_protocol: str = _setting("SNOWFLAKE_PROTOCOL", "https")
     # The time budget (docs/OPERATIONS.md, "Time budget"): every request answered within 10 s.
-    snowflake_login_timeout: float = _setting("SNOWFLAKE_LOGIN_TIMEOUT", 5.0, minimum=1)
-    snowflake_network_timeout: float = _setting("SNOWFLAKE_NETWORK_TIMEOUT", 1.0, minimum=1)
-    snowflake_socket_timeout: float = _setting("SNOWFLAKE_SOCKET_TIMEOUT", 4.0, minimum=1)
-    snowflake_statement_timeout: int = _setting("SNOWFLAKE_STATEMENT_TIMEOUT", 3, minimum=1)
-    snowflake_lock_timeout: int = _setting("SNOWFLAKE_LOCK_TIMEOUT", 2, minimum=0)
-    db_pool_min_connections: int = _setting("DB_POOL_MIN_CONNECTIONS", 1, minimum=0)
-    db_pool_max_connections: int = _setting("DB_POOL_MAX_CONNECTIONS", 8, minimum=1)
-    db_pool_timeout: float = _setting("DB_POOL_TIMEOUT", 3.0, minimum=0.01)
-    db_pool_max_lifetime: float = _setting("DB_POOL_MAX_LIFETIME", 3600.0, minimum=1)
-    db_pool_max_idle: float = _setting("DB_POOL_MAX_IDLE", 300.0, minimum=0.01)
-    db_ready_timeout: float = _setting("DB_READY_TIMEOUT", 2.0, minimum=0.01)
-    db_retry_after: int = _setting("DB_RETRY_AFTER", 5, minimum=1)
+    snowflake_login_timeout: float = _setting(
+        "SNOWFLAKE_LOGIN_TIMEOUT", 5.0, minimum=1, maximum=300
+    )
+    snowflake_network_timeout: float = _setting(
+        "SNOWFLAKE_NETWORK_TIMEOUT", 1.0, minimum=1, maximum=300
+    )
+    snowflake_socket_timeout: float = _setting(
+        "SNOWFLAKE_SOCKET_TIMEOUT", 4.0, minimum=1, maximum=300
+    )
+    snowflake_statement_timeout: int = _setting(
+        "SNOWFLAKE_STATEMENT_TIMEOUT", 3, minimum=1, maximum=604800
+    )
+    snowflake_lock_timeout: int = _setting("SNOWFLAKE_LOCK_TIMEOUT", 2, minimum=0, maximum=43200)
+    db_pool_min_connections: int = _setting("DB_POOL_MIN_CONNECTIONS", 1, minimum=0, maximum=1000)
+    db_pool_max_connections: int = _setting("DB_POOL_MAX_CONNECTIONS", 8, minimum=1, maximum=1000)
+    db_pool_timeout: float = _setting("DB_POOL_TIMEOUT", 3.0, minimum=0.01, maximum=300)
+    db_pool_max_lifetime: float = _setting("DB_POOL_MAX_LIFETIME", 3600.0, minimum=1, maximum=WEEK)
+    db_pool_max_idle: float = _setting("DB_POOL_MAX_IDLE", 300.0, minimum=0.01, maximum=DAY)
+    db_ready_timeout: float = _setting("DB_READY_TIMEOUT", 2.0, minimum=0.01, maximum=60)
+    db_retry_after: int = _setting("DB_RETRY_AFTER", 5, minimum=1, maximum=DAY)
     emulator_data_dir: str = _setting("EMULATOR_DATA_DIR", ".data")
-    max_content_length: int = _setting("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1)
+    max_content_length: int = _setting(
+        "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1, maximum=1024**3
+    )
     host: str = _setting("HOST", "127.0.0.1")
-    port: int = _setting("PORT", 8000, minimum=1)
-    web_concurrency: int = _setting("WEB_CONCURRENCY", 2, minimum=1)
-    gunicorn_worker_connections: int = _setting("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
-    read_timeout: int = _setting("READ_TIMEOUT", 5, minimum=1)
-    gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1)
+    port: int = _setting("PORT", 8000, minimum=1, maximum=65535)
+    web_concurrency: int = _setting("WEB_CONCURRENCY", 2, minimum=1, maximum=256)
+    gunicorn_worker_connections: int = _setting(
+        "GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1, maximum=100_000
+    )
+    read_timeout: int = _setting("READ_TIMEOUT", 5, minimum=1, maximum=3600)
+    gunicorn_timeout: int = _setting("GUNICORN_TIMEOUT", 30, minimum=1, maximum=DAY)
     # How long a POST's Idempotency-Key is remembered; and how long an unanswered claim holds
     # its key before a retry may take it over (above the 10 s time budget, so a live request
     # is never overtaken; this bounds how long a create abandoned by a killed process blocks).
-    idempotency_key_ttl_seconds: int = _setting("IDEMPOTENCY_KEY_TTL_SECONDS", 86400, minimum=60)
-    idempotency_lease_seconds: int = _setting("IDEMPOTENCY_LEASE_SECONDS", 15, minimum=11)
+    idempotency_key_ttl_seconds: int = _setting(
+        "IDEMPOTENCY_KEY_TTL_SECONDS", 86400, minimum=60, maximum=30 * DAY
+    )
+    idempotency_lease_seconds: int = _setting(
+        "IDEMPOTENCY_LEASE_SECONDS", 15, minimum=11, maximum=DAY
+    )
     log_level: str = _setting("LOG_LEVEL", "INFO")
     log_format: str = _setting("LOG_FORMAT", "json")
     metrics_emf: bool = _setting("METRICS_EMF", False)
@@ -125,10 +154,12 @@ class Settings:
     auth_audience: str = _setting("AUTH_AUDIENCE", "")
     auth_jwks_url: str = _setting("AUTH_JWKS_URL", "")
     auth_algorithms: str = _setting("AUTH_ALGORITHMS", "RS256,ES256")
-    auth_leeway: int = _setting("AUTH_LEEWAY", 60, minimum=0)
-    auth_jwks_cache_seconds: float = _setting("AUTH_JWKS_CACHE_SECONDS", 300.0, minimum=1)
-    auth_jwks_timeout: float = _setting("AUTH_JWKS_TIMEOUT", 2.0, minimum=0.1)
-    auth_jwks_cooldown: float = _setting("AUTH_JWKS_COOLDOWN", 30.0, minimum=0.1)
+    auth_leeway: int = _setting("AUTH_LEEWAY", 60, minimum=0, maximum=3600)
+    auth_jwks_cache_seconds: float = _setting(
+        "AUTH_JWKS_CACHE_SECONDS", 300.0, minimum=1, maximum=DAY
+    )
+    auth_jwks_timeout: float = _setting("AUTH_JWKS_TIMEOUT", 2.0, minimum=0.1, maximum=60)
+    auth_jwks_cooldown: float = _setting("AUTH_JWKS_COOLDOWN", 30.0, minimum=0.1, maximum=3600)
     auth_read_scope: str = _setting("AUTH_READ_SCOPE", "users:read")
     auth_write_scope: str = _setting("AUTH_WRITE_SCOPE", "users:write")
 
@@ -161,9 +192,11 @@ class Settings:
     def validate(self) -> None:
         """Raise SettingsError naming the first setting that is out of range or missing."""
         for f in fields(self):
-            minimum = f.metadata["minimum"]
+            minimum, maximum = f.metadata["minimum"], f.metadata["maximum"]
             if minimum is not None and getattr(self, f.name) < minimum:
-                raise SettingsError(f"{f.metadata['env']} must be at least {minimum:g}")
+                raise SettingsError(f"{f.metadata['env']} must be at least {number_text(minimum)}")
+            if maximum is not None and getattr(self, f.name) > maximum:
+                raise SettingsError(f"{f.metadata['env']} must be at most {number_text(maximum)}")
         if self.environment not in ENVIRONMENTS:
             raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
         if self.log_level not in LOG_LEVELS:
@@ -286,10 +319,23 @@ class Settings:
         return getattr(self, env.lower())
 
 
+def number_text(bound: float) -> str:
+    """Write a bound as the docs do: 2592000, 0.01 (never 2.592e+06)."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _finite(raw: str) -> float:
+    """Read a number; inf and nan are not one (nan would pass every bound)."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
 def _convert(env: str, raw: str, kind: type) -> Any:
     converters: dict[type, tuple[Callable[[str], Any], str]] = {
         int: (int, "an integer"),
-        float: (float, "a number"),
+        float: (_finite, "a number"),
         str: (str, "text"),
         bool: (lambda value: BOOLEANS[value.lower()], "true or false"),
     }

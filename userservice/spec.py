@@ -15,6 +15,7 @@ from .db import REQUEST_ID
 from .errors import ServiceError
 from .problems import HTTP_CODES, PROBLEM_JSON, VALIDATION_DETAIL, problem_body
 from .schemas import IDEMPOTENCY_KEY_PATTERN, ProblemSchema
+from .settings import Settings
 
 # The name flask-smorest gives the response every operation documents as `default`.
 DEFAULT_ERROR = "DEFAULT_ERROR"
@@ -23,6 +24,14 @@ DEFAULT_ERROR = "DEFAULT_ERROR"
 def _header(description: str, **schema: Any) -> dict[str, Any]:
     """Describe a response header that is always sent."""
     return {"description": description, "required": True, "schema": schema}
+
+
+def _duration(seconds: int) -> str:
+    """Write a number of seconds as the docs do: 24 h, 30 min, 45 s."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 # The headers userservice/hooks.py adds to every response, success or problem.
@@ -73,10 +82,14 @@ PRECONDITION_PARAMETERS = {
         "name": "Idempotency-Key",
         "description": (
             '1-255 visible ASCII characters, quoted as a structured-field string (`"k1"`) '
-            "or bare; unique per create. A retry with the key and the same body within 24 h "
-            "gets the first answer again (with `Idempotent-Replayed: true`) and creates "
-            "nothing; with another body, 422 IDEMPOTENCY_KEY_REUSED; while the first is "
-            "unanswered, 409 IDEMPOTENCY_KEY_IN_FLIGHT. Optional."
+            "or bare (then without a comma); one per request (two are 400 "
+            "IDEMPOTENCY_KEY_REPEATED); unique per create. A retry with the key and the same "
+            "body within IDEMPOTENCY_KEY_TTL_SECONDS "
+            f"({_duration(Settings.idempotency_key_ttl_seconds)} by default) gets the first "
+            "answer again (with "
+            "`Idempotent-Replayed: true`) and creates nothing; with another body, 422 "
+            "IDEMPOTENCY_KEY_REUSED; while the first is unanswered, 409 "
+            "IDEMPOTENCY_KEY_IN_FLIGHT with Retry-After. Optional."
         ),
         "example": '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
         "schema": {"type": "string", "pattern": f"^(?:{IDEMPOTENCY_KEY_PATTERN})$"},
@@ -89,6 +102,12 @@ PRECONDITION_PARAMETERS = {
 }
 # A body for each example: a field error on 422, what any problem carries otherwise.
 EXAMPLE_ERRORS = {"email": ["Not a valid email address."]}
+# Each example's `instance` is a path that answers with its code: a user by default, the
+# collection for what only a create answers, and for an unknown route, a path with no route.
+EXAMPLE_USER_PATH = "/api/v1/users/7"
+EXAMPLE_COLLECTION_PATH = "/api/v1/users"
+EXAMPLE_NO_ROUTE_PATH = "/api/v1/user"
+CREATE_ONLY_PREFIX = "IDEMPOTENCY_KEY_"
 EXAMPLE_REQUEST_ID = "5f0c6a3e-2b7d-4c1e-9a8f-3d2e1b0c9a87"
 
 
@@ -116,9 +135,17 @@ def document(components: Components) -> None:
 
 def _problem(status: HTTPStatus | None) -> dict[str, Any]:
     """Describe a problem-details response; None is the default (unexpected) one."""
-    headers = dict(EVERY_RESPONSE_HEADERS)
+    headers: dict[str, Any] = dict(EVERY_RESPONSE_HEADERS)
     if status == HTTPStatus.SERVICE_UNAVAILABLE:
         headers["Retry-After"] = "RETRY_AFTER"
+    elif status is not None and (passing := _passing(status)):
+        headers["Retry-After"] = {  # sent with some of the status's codes only
+            "description": "Seconds to wait before trying again; sent with "
+            + ", ".join(f"{code} ({seconds} s)" for code, seconds in passing.items())
+            + ".",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0},
+        }
     shown = status or HTTPStatus.INTERNAL_SERVER_ERROR
     return {
         "description": status.phrase if status else "Problem details (500 INTERNAL_ERROR)",
@@ -134,11 +161,20 @@ def examples(status: HTTPStatus) -> dict[str, dict[str, Any]]:
         details.setdefault(HTTP_CODES.get(status, status.name), _http_detail(status))
     bodies = {}
     for code, detail in details.items():
-        body = problem_body(int(status), code, detail, "/api/v1/users/7", EXAMPLE_REQUEST_ID)
+        body = problem_body(int(status), code, detail, _instance(code), EXAMPLE_REQUEST_ID)
         if code == HTTP_CODES[HTTPStatus.UNPROCESSABLE_ENTITY]:
             body["errors"] = EXAMPLE_ERRORS
         bodies[code] = {"summary": code, "value": body}
     return bodies
+
+
+def _instance(code: str) -> str:
+    """Return the path an example of this code names as its `instance`."""
+    if code == HTTP_CODES.get(HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND.name):
+        return EXAMPLE_NO_ROUTE_PATH
+    if code.startswith(CREATE_ONLY_PREFIX):
+        return EXAMPLE_COLLECTION_PATH
+    return EXAMPLE_USER_PATH
 
 
 def _http_detail(status: HTTPStatus) -> str:
@@ -147,6 +183,15 @@ def _http_detail(status: HTTPStatus) -> str:
         return VALIDATION_DETAIL
     werkzeug_error = default_exceptions.get(status)
     return (werkzeug_error and werkzeug_error.description) or status.description
+
+
+def _passing(status: HTTPStatus) -> dict[str, int]:
+    """Return the codes of this status that pass, with their Retry-After (409 IN_FLIGHT: 1)."""
+    return {
+        cls.code: cls.retry_after
+        for cls in _service_errors()
+        if cls.status == status and cls.retry_after is not None
+    }
 
 
 def _service_errors() -> list[type[ServiceError]]:

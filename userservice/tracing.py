@@ -56,7 +56,9 @@ def start() -> None:
     With no SDK (the global provider is still the API's proxy) no span is made at all: the ids
     are the service's own, which costs a few microseconds (docs/PERFORMANCE.md).
     """
-    caller = parse_traceparent(request.environ.get("HTTP_TRACEPARENT", ""))
+    header = request.environ.get("HTTP_TRACEPARENT")
+    caller = parse_traceparent(header) if header else None
+    # Asked per request, not once at start: an SDK may set its provider after the app is made.
     if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
         g.trace = _untraced(caller)
     else:
@@ -69,7 +71,12 @@ def parse_traceparent(header: str) -> tuple[str, str, str] | None:
     if match is None:
         return None
     version, trace_id, parent_id, flags, extra = match.groups()
-    if version == "ff" or (version == "00" and extra) or {trace_id, parent_id} & INVALID_IDS:
+    if (
+        version == "ff"
+        or (version == "00" and extra)
+        or trace_id in INVALID_IDS
+        or parent_id in INVALID_IDS
+    ):
         return None
     return trace_id, parent_id, flags
 
@@ -77,12 +84,15 @@ def parse_traceparent(header: str) -> tuple[str, str, str] | None:
 def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
     """Make the request's ids when no SDK does: in the caller's trace, else a new one.
 
-    Random, not secret, as request IDs are (hooks.new_request_id).
+    Random, not secret, as request IDs are (hooks.new_request_id). A new trace takes both ids
+    from one draw; an all-zero id (one chance in 2**64) is invalid in W3C, so it is drawn again.
     """
-    span_id = f"{random.getrandbits(64) or 1:016x}"
-    if caller is None:
-        return RequestTrace(f"{random.getrandbits(128) or 1:032x}", span_id, "00")
-    return RequestTrace(caller[0], span_id, caller[2])
+    if caller is not None:
+        return RequestTrace(caller[0], f"{random.getrandbits(64) or 1:016x}", caller[2])
+    ids = f"{random.getrandbits(192):048x}"
+    if ids[:32] in INVALID_IDS or ids[32:] in INVALID_IDS:
+        return _untraced(None)
+    return RequestTrace(ids[:32], ids[32:], "00")
 
 
 def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:

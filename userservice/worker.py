@@ -16,14 +16,19 @@ tests/test_slow_clients.py):
 - `start_response.__self__.force_close()`: the gunicorn Response behind the WSGI
   start_response; a WSGI app may not send `Connection: close` itself.
 - `AsyncWorker.handle_request`, called once per request by `AsyncWorker.handle`'s keep-alive
-  loop: the worker yields to gevent's hub after it (see `take_turns`).
+  loop: the worker yields to gevent's hub after it (see `take_turns`), and a connection whose
+  first request head is complete leaves the half-sent registry there (see `HalfSent`).
+- `AsyncWorker.handle` is called once per accepted connection, in its own greenlet, while the
+  worker holds at most `worker_connections` of them (gevent's pool stops accepting when full).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -67,6 +72,7 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
     """
 
     wsgi: Any  # the Flask app gunicorn calls, set by load_wsgi
+    half_sent: HalfSent
 
     def init_process(self) -> None:
         """Redact gunicorn's log lines in this worker, then serve (gevent patches first)."""
@@ -74,15 +80,21 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         logging.getLogger("gunicorn.error").addFilter(door.RedactRequests())
         logging.getLogger("gunicorn.error").addFilter(_RedactQueries())
         headblock.install()
+        self.half_sent = HalfSent(self.cfg.worker_connections, self.log)
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        """Serve one connection with a read timeout on its socket."""
+        """Serve one connection with a read timeout on its socket, counted in `half_sent`."""
         client.settimeout(self.wsgi.config["SETTINGS"].read_timeout)
-        AsyncWorker.handle(self, listener, client, addr)
+        self.half_sent.opened(client)
+        try:
+            AsyncWorker.handle(self, listener, client, addr)
+        finally:
+            self.half_sent.ended(client)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
         """Serve one request of a connection, then let the other connections take a turn."""
+        self.half_sent.head_complete(sock)
         _at_the_door(req, sock)
         super().handle_request(listener_name, req, sock, addr)
         take_turns()
@@ -121,6 +133,50 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         # Unread request bytes would turn a plain close into a reset that can destroy the
         # answer before the client reads it (RFC 9112, section 9.6).
         util.close_graceful(client)
+
+
+class HalfSent:
+    """Close the oldest half-sent connection when the worker's last connection slot is taken.
+
+    gevent's pool holds `worker_connections` connections and accepts no more while it is
+    full, so clients that open connections and never finish a request head (slowloris) would
+    keep every later client waiting in the listen backlog, until the read timeout frees a slot.
+    Here a connection is half-sent from its accept until its first request head is complete;
+    when a connection takes the last slot, the half-sent connection opened longest ago (never
+    the new one) is shut down, so the pool frees a slot for the next client to be accepted.
+    Connections that completed a request (keep-alive ones included) are never closed here.
+    """
+
+    def __init__(self, slots: int, log: Any) -> None:
+        self.slots, self.log = slots, log
+        self.open = 0
+        # Insertion-ordered: the first key is the half-sent connection accepted longest ago.
+        self.waiting: dict[Any, None] = {}
+
+    def opened(self, client: Any) -> None:
+        """Count a new connection; if it took the last slot, close the oldest half-sent one."""
+        self.open += 1
+        self.waiting[client] = None
+        if self.open >= self.slots:
+            oldest = next((sock for sock in self.waiting if sock is not client), None)
+            if oldest is not None:
+                del self.waiting[oldest]
+                self.log.info(
+                    "closed the oldest half-sent connection: all %d slots in use", self.slots
+                )
+                # Its greenlet's read then returns b"": gunicorn ends it quietly and the pool
+                # frees the slot. OSError: the peer is already gone.
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)
+
+    def head_complete(self, client: Any) -> None:
+        """Take a connection whose request head arrived whole out of the half-sent ones."""
+        self.waiting.pop(client, None)
+
+    def ended(self, client: Any) -> None:
+        """Forget a connection whose greenlet ends."""
+        self.open -= 1
+        self.waiting.pop(client, None)
 
 
 def _at_the_door(req: Any, sock: Any) -> None:

@@ -81,6 +81,8 @@ def audit(response: Response) -> Response:
                 "method": request.method,
                 "user_id": user_id,
                 "status": response.status_code,
+                # The stored answer to an earlier request with its Idempotency-Key.
+                **({"idempotent_replay": True} if g.get("idempotent_replay") else {}),
             },
         )
     return response

@@ -139,8 +139,10 @@ def untrusted(settings: Settings, token: str, made: list[Path]) -> str | None:
             path.rmdir()
         else:
             path.unlink()
+    key = key_path(settings).resolve()
+    # Name only a key file that is there: one made for this token was just removed again.
+    signer = f"a key made for it at {key}, removed again" if made else str(key)
     return (
         f"warning: the service on port {settings.port} refuses this token ({refused}): it is "
-        f"signed with {key_path(settings).resolve()}; run make token with the server's "
-        "EMULATOR_DATA_DIR"
+        f"signed with {signer}; run make token with the server's EMULATOR_DATA_DIR"
     )

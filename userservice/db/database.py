@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ from flask import Flask, current_app, g, has_app_context
 
 from ..errors import DatabaseBusy, DatabaseUnavailable, ServiceError
 from ..settings import Settings
-from . import emulator, queries
+from . import budget, emulator, queries
 from .connector import (
     close_connection,
     describe,
@@ -134,6 +135,12 @@ def connection(timeout: float | None = None) -> Iterator[Any]:
     """Lend a pooled connection; a failure the client should retry becomes a 503."""
     figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     database = get()
+    # Within a request, a connection is waited for only as long as the request's time budget
+    # leaves room for it and one statement on it (budget.py).
+    budget.start(database.settings)
+    left = budget.require()
+    if left != math.inf:
+        timeout = min(database.settings.db_pool_timeout if timeout is None else timeout, left)
     started = time.perf_counter()
     try:
         with database.pool.connection(timeout) as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -19,8 +20,6 @@ from typing import Any
 from ..settings import StartupError
 
 RESULTS_CACHE_SIZE = 64
-# fakesnow cannot run these Snowflake statements; they change nothing the emulator needs.
-NOP_STATEMENTS = [r"(?i)^\s*alter\s+session\s+set\s+query_tag\b"]
 # fakesnow cannot parse CREATE HYBRID TABLE. DuckDB's plain table enforces PRIMARY KEY and
 # UNIQUE as a hybrid table does, which is all the service relies on.
 HYBRID_TABLE = re.compile(r"\bCREATE\s+HYBRID\s+TABLE\b", re.IGNORECASE)
@@ -149,9 +148,31 @@ def lock_holder(db_file: Path) -> int | None:
     return None
 
 
+def writable_folder(data_dir: str | Path) -> Path:
+    """Make the emulator's folder if need be; raise StartupError unless files can be made in it.
+
+    A file where the folder should be, or a folder the process may not write, otherwise fails
+    the first statement (a 503 for every request) or init-db with a traceback.
+    """
+    path = Path(data_dir)
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(0, "a file, not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise StartupError(
+            f"EMULATOR_DATA_DIR={path} is not a folder the service can write ({why})"
+        ) from None
+    return path
+
+
 def check_free(data_dir: str | Path, database: str) -> None:
-    """Raise EmulatorLocked when another process holds the emulator's files in data_dir."""
-    db_file = _db_file(Path(data_dir), database)
+    """Raise StartupError for an unusable data_dir, EmulatorLocked when another process holds it."""
+    db_file = _db_file(writable_folder(data_dir), database)
     pid = lock_holder(db_file)
     if pid is not None:
         raise EmulatorLocked(db_file, pid)
@@ -189,9 +210,8 @@ class Emulator:
 
         # fakesnow reads every result through DuckDB's Arrow path, which warns each time.
         warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
-        path = Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        self._instance = FakeSnow(db_path=path, nop_regexes=NOP_STATEMENTS)
+        path = writable_folder(data_dir)
+        self._instance = FakeSnow(db_path=path)
         self._instance.results_cache = _BoundedCache()
         self._database = database
         self._schema = schema

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from flask import current_app, g, has_app_context
 
-from . import querytag, spans
+from . import budget, querytag, spans
 from .figures import RequestFigures
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -123,6 +123,7 @@ def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the statement `name` with bound parameters and return its rows as dicts."""
     query = get(name)
     values = query.bind(params)
+    budget.require()  # a statement that could not end within the request's budget never starts
     if spans.recording():
         with spans.statement(query.path.name) as span:
             return _run(conn, query, values, span)

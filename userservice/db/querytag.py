@@ -11,6 +11,9 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 
+# One encoder for every tag: json.dumps(separators=...) would build a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def execute(cursor: Any, sql: str, values: list[Any]) -> None:
     """Run a statement whose QUERY_TAG names the request, when there is one.
@@ -43,5 +46,5 @@ def query_tag() -> str | None:
             "trace_id": getattr(g.get("trace"), "trace_id", None),  # tracing.RequestTrace
             "route": f"{request.method} {rule}",
         }
-        g.query_tag = tag = json.dumps(fields, separators=(",", ":"))
+        g.query_tag = tag = _encode(fields)
     return tag
