@@ -164,6 +164,51 @@ def test_threads_never_share_a_connection_or_exceed_max_size(
     }
 
 
+def test_a_returned_connection_goes_to_the_oldest_waiter_not_to_a_later_caller(
+    make_pool: MakePool,
+) -> None:
+    # The thread that returns a connection asks for one again at once, before the waiter it
+    # served has even woken: it must queue behind that waiter (a pool that only wakes the
+    # waiter lets it take the connection back, and the waiter times out while others run).
+    # fair_after=0: served in order from the first instant of waiting, not after 1 ms.
+    pool = make_pool(max_size=1, timeout=30.0, fair_after=0.0)
+    order: list[str] = []
+    got, release = threading.Event(), threading.Event()
+
+    def oldest() -> None:
+        with pool.connection():
+            order.append("oldest waiter")
+
+    def holder() -> None:
+        with pool.connection():
+            got.set()
+            release.wait(30)
+        # The waiter owns the connection from the return on: counted as lent, none idle.
+        order.append(str(stats_subset(pool, "in_use", "idle", "waiting")))
+        with pool.connection():
+            order.append("later caller")
+
+    holding = threading.Thread(target=holder)
+    holding.start()
+    assert got.wait(5)
+    waiting = threading.Thread(target=oldest)
+    waiting.start()
+    wait_until(lambda: pool.get_stats()["waiting"] == 1)
+    release.set()
+    holding.join()
+    waiting.join()
+    assert order == [
+        "{'in_use': 1, 'idle': 0, 'waiting': 0}",
+        "oldest waiter",
+        "later caller",
+    ]
+    assert stats_subset(pool, "checkouts", "timeouts", "in_use") == {
+        "checkouts": 3,
+        "timeouts": 0,
+        "in_use": 0,
+    }
+
+
 def test_checkout_when_all_are_held_waits_the_timeout_then_raises_pool_timeout(
     make_pool: MakePool,
 ) -> None:
@@ -385,6 +430,7 @@ def test_close_closes_idle_connections_and_later_checkouts_raise_pool_closed(
         ({"connect_timeout": 0}, "connect_timeout"),
         ({"max_lifetime": -1.0}, "max_lifetime"),
         ({"max_idle": float("nan")}, "max_idle"),
+        ({"fair_after": -0.001}, "fair_after"),
     ],
 )
 def test_an_invalid_argument_raises_value_error_naming_it(

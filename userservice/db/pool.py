@@ -4,6 +4,14 @@ Requesting threads only ever wait on the pool's queue; every call that may block
 database (connect, check, close) runs on a background thread. So a checkout never takes longer
 than its timeout, whatever the database does.
 
+Waiters are served in arrival order once they have waited `fair_after` (1 ms): a connection
+that comes back (or is opened) is then handed straight to the oldest waiter, which owns it
+before it even wakes, so a thread that arrives meanwhile cannot take it past the line and no
+waiter is starved into a timeout while others are served (gevent runs a woken waiter only a
+hub turn later). Before that, the oldest waiters are only woken to try, and a caller already
+running may take the connection first: between threads that is much cheaper than a hand-off,
+which costs a thread switch each (Go's sync.Mutex has the same two modes, for the same reason).
+
 Longer than the house's 200 lines, on purpose: every counter here is read and written under
 one lock, and the rules that keep them consistent (slots, waiters, connects in flight) read
 best side by side (psycopg_pool's own pool module runs to some 900 lines).
@@ -15,9 +23,11 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["ConnectionPool", "PoolClosed", "PoolTimeout"]
@@ -53,6 +63,18 @@ class _Entry(Generic[ConnT]):
 
 
 @dataclass(slots=True, eq=False)
+class _Waiter(Generic[ConnT]):
+    """One thread waiting to check out: the entry it was handed, and the lock that wakes it."""
+
+    # Held by the waiter while it waits; released to wake it (a hand-over, a try, a close).
+    # Made per wait with threading.Lock looked up then, so gevent's patched lock is the one.
+    wake: Any
+    since: float
+    entry: _Entry[ConnT] | None = None
+    woken: bool = False  # released and not yet taken back: release it no second time
+
+
+@dataclass(slots=True, eq=False)
 class _Attempt:
     """One background connect; abandoned once it overruns connect_timeout."""
 
@@ -82,6 +104,7 @@ class ConnectionPool(Generic[ConnT]):
         connect_timeout: float = 30.0,
         max_lifetime: float = 3600.0,
         max_idle: float = 300.0,
+        fair_after: float = 0.001,
         check: Callable[[ConnT], None] | None = None,
         is_closed: Callable[[ConnT], bool] | None = None,
         is_broken: Callable[[BaseException], bool] | None = None,
@@ -100,6 +123,9 @@ class ConnectionPool(Generic[ConnT]):
         self._min_size, self._max_size = min_size, max_size
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._max_lifetime, self._max_idle = max_lifetime, max_idle
+        if not fair_after >= 0:  # written so that NaN fails too
+            raise ValueError(f"fair_after must be at least 0, got {fair_after}")
+        self._fair_after = fair_after
         self._check = check
         # Asked of every idle connection before it is lent: a local look, no round trip.
         self._is_closed: Callable[[ConnT], bool] = is_closed or (lambda _conn: False)
@@ -109,14 +135,14 @@ class ConnectionPool(Generic[ConnT]):
         self._close: Callable[[ConnT], object] = close or (lambda conn: conn.close())
         self._name = name
         self._lock = threading.Lock()
-        # Two conditions on one lock, so that wait() never swallows a notify() that was
-        # meant for a thread waiting to check out.
-        self._slot_free = threading.Condition(self._lock)
+        # wait() waits on this; checkouts wait in _waiters, each woken by its own lock.
         self._filled = threading.Condition(self._lock)
         self._closed = threading.Event()
         self._idle: list[_Entry[ConnT]] = []
+        # Threads waiting to check out, oldest first.
+        self._waiters: deque[_Waiter[ConnT]] = deque()
         # _open counts slots: idle, in use, being checked, and the connect in flight.
-        self._open = self._in_use = self._waiting = self._connecting = self._checking = 0
+        self._open = self._in_use = self._connecting = self._checking = 0
         self._delay = 0.0
         self._last_error: Exception | None = None
         self._probe: _Probe | None = None
@@ -152,7 +178,7 @@ class ConnectionPool(Generic[ConnT]):
                 "open": self._open,
                 "idle": len(self._idle),
                 "in_use": self._in_use,
-                "waiting": self._waiting,
+                "waiting": len(self._waiters),
                 "connecting": self._connecting,
                 "checking": self._checking,
                 **self._stats,
@@ -198,7 +224,9 @@ class ConnectionPool(Generic[ConnT]):
             self._closed.set()
             idle, self._idle = self._idle, []
             self._open -= len(idle)
-            self._slot_free.notify_all()
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                _wake(waiter)
             self._filled.notify_all()
         closers = [self._close_in_background(entry.conn) for entry in idle]
         deadline = time.monotonic() + timeout
@@ -206,31 +234,55 @@ class ConnectionPool(Generic[ConnT]):
             closer.join(max(0.0, deadline - time.monotonic()))
 
     def _checkout(self, timeout: float) -> _Entry[ConnT]:
-        """Return a sound idle entry, waiting on the queue while the background opens one."""
+        """Return a sound entry: an idle one, or one handed over while waiting in line."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while True:
-                self._raise_if_closed()
-                entry = self._pop_usable()
+            self._raise_if_closed()
+            entry = self._pop_usable()
+            if entry is not None:
+                return self._lend(entry)
+            waiter: _Waiter[ConnT] = _Waiter(threading.Lock(), since=time.monotonic())
+            waiter.wake.acquire()
+            self._waiters.append(waiter)
+            self._grow()
+        while True:
+            woken = waiter.wake.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                waiter.woken = False
+                entry = self._take(waiter)
                 if entry is not None:
-                    self._in_use += 1
-                    self._stats["checkouts"] += 1
                     return entry
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._stats["timeouts"] += 1
-                    # Chained to the last failed connect, so the caller can say why.
-                    raise PoolTimeout(
-                        f"no connection available after {timeout} s: {self._in_use} of"
-                        f" {self._max_size} in use, {self._connecting} connecting"
-                        " (check the database, or raise max_size or timeout)"
-                    ) from self._last_error
-                self._waiting += 1
-                try:
-                    self._grow()
-                    self._slot_free.wait(remaining)
-                finally:
-                    self._waiting -= 1
+                # Woken to try, but a running caller took it first: wait on, keeping its place.
+                if woken and time.monotonic() < deadline:
+                    continue
+                self._waiters.remove(waiter)
+                self._stats["timeouts"] += 1
+                # Chained to the last failed connect, so the caller can say why.
+                raise PoolTimeout(
+                    f"no connection available after {timeout} s: {self._in_use} of"
+                    f" {self._max_size} in use, {self._connecting} connecting"
+                    " (check the database, or raise max_size or timeout)"
+                ) from self._last_error
+
+    def _take(self, waiter: _Waiter[ConnT]) -> _Entry[ConnT] | None:
+        """Return the entry a woken waiter gets, if any; raise PoolClosed (lock held)."""
+        entry = waiter.entry
+        if self._closed.is_set():  # close() emptied the line
+            if entry is not None:  # handed over, then the pool closed before this woke
+                self._in_use -= 1
+                self._retire(entry)
+            self._raise_if_closed()
+        if entry is None and (entry := self._pop_usable()) is not None:
+            self._waiters.remove(waiter)
+            self._lend(entry)
+        # A handed-over entry is this thread's even if the timeout ran out as it was handed.
+        return entry
+
+    def _lend(self, entry: _Entry[ConnT]) -> _Entry[ConnT]:
+        """Count an entry as lent (lock held)."""
+        self._in_use += 1
+        self._stats["checkouts"] += 1
+        return entry
 
     def _pop_usable(self) -> _Entry[ConnT] | None:
         """Pop the most recent idle entry fit to lend; retire or check the rest (lock held)."""
@@ -288,9 +340,21 @@ class ConnectionPool(Generic[ConnT]):
                 self._add_idle(entry)
 
     def _add_idle(self, entry: _Entry[ConnT]) -> None:
-        """Make an entry available and wake one waiter (lock held)."""
+        """Make an entry available, to the oldest waiter first (lock held)."""
         self._idle.append(entry)
-        self._slot_free.notify()
+        now = time.monotonic()
+        trying = 0
+        # Oldest first; each of them can take at most one of the idle entries.
+        for waiter in list(islice(self._waiters, len(self._idle))):
+            if trying >= len(self._idle):
+                break
+            if now - waiter.since < self._fair_after:
+                trying += 1  # woken to try for one of the idle entries
+            # Through _pop_usable, so a handed-over entry passes the same checks as a taken one.
+            elif (usable := self._pop_usable()) is not None:
+                self._waiters.remove(waiter)
+                waiter.entry = self._lend(usable)
+            _wake(waiter)
         self._filled.notify_all()
 
     def _retire(self, entry: _Entry[ConnT]) -> None:
@@ -306,7 +370,7 @@ class ConnectionPool(Generic[ConnT]):
             return
         # Idle connections not yet taken by the waiters they woke, and connections being
         # checked (they may come back), each stand for one waiter.
-        unserved = self._waiting - len(self._idle) - self._checking
+        unserved = len(self._waiters) - len(self._idle) - self._checking
         if unserved <= 0 and self._open >= self._min_size:
             return
         self._open += 1
@@ -380,6 +444,13 @@ class ConnectionPool(Generic[ConnT]):
         except Exception as exc:
             # It is being thrown away either way; a failed close changes nothing for callers.
             log.debug("%s: closing a connection failed (%s)", self._name, type(exc).__name__)
+
+
+def _wake(waiter: _Waiter[Any]) -> None:
+    """Wake a waiter, unless it is woken already (lock held)."""
+    if not waiter.woken:
+        waiter.woken = True
+        waiter.wake.release()
 
 
 def _spawn(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
