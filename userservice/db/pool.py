@@ -137,6 +137,11 @@ class ConnectionPool(Generic[ConnT]):
         self._lock = threading.Lock()
         # wait() waits on this; checkouts wait in _waiters, each woken by its own lock.
         self._filled = threading.Condition(self._lock)
+        # Callers in wait(): only they are notified. Under gevent, Condition.notify_all()
+        # yields to the hub with the lock held (its ownership check is a failed
+        # acquire(False), which gevent answers with a sleep(0)): every checkin would stall
+        # every other checkin and checkout for a hub turn.
+        self._filling = 0
         self._closed = threading.Event()
         self._idle: list[_Entry[ConnT]] = []
         # Threads waiting to check out, oldest first.
@@ -189,15 +194,20 @@ class ConnectionPool(Generic[ConnT]):
         deadline = time.monotonic() + timeout
         with self._lock:
             self._grow()
-            while len(self._idle) + self._in_use < self._min_size:
-                self._raise_if_closed()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PoolTimeout(
-                        f"only {len(self._idle) + self._in_use} of {self._min_size} connections"
-                        f" open after {timeout} s (check that the database is reachable)"
-                    ) from None
-                self._filled.wait(remaining)
+            self._filling += 1
+            try:
+                while len(self._idle) + self._in_use < self._min_size:
+                    self._raise_if_closed()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise PoolTimeout(
+                            f"only {len(self._idle) + self._in_use} of {self._min_size}"
+                            f" connections open after {timeout} s (check that the database is"
+                            " reachable)"
+                        ) from None
+                    self._filled.wait(remaining)
+            finally:
+                self._filling -= 1
 
     def probe(self, timeout: float) -> None:
         """Check out a connection and check it, raising within timeout whatever the database does.
@@ -227,7 +237,7 @@ class ConnectionPool(Generic[ConnT]):
             waiters, self._waiters = self._waiters, deque()
             for waiter in waiters:
                 _wake(waiter)
-            self._filled.notify_all()
+            self._notify_filled()
         closers = [self._close_in_background(entry.conn) for entry in idle]
         deadline = time.monotonic() + timeout
         for closer in closers:
@@ -355,7 +365,12 @@ class ConnectionPool(Generic[ConnT]):
                 self._waiters.remove(waiter)
                 waiter.entry = self._lend(usable)
             _wake(waiter)
-        self._filled.notify_all()
+        self._notify_filled()
+
+    def _notify_filled(self) -> None:
+        """Wake the callers of wait(), if there are any (lock held)."""
+        if self._filling:
+            self._filled.notify_all()
 
     def _retire(self, entry: _Entry[ConnT]) -> None:
         """Free an entry's slot, close it in the background and top the pool up (lock held)."""

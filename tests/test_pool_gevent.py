@@ -1,0 +1,58 @@
+"""Test the pool as the shipped worker runs it: gevent's monkey-patching after the import.
+
+gunicorn.conf.py imports userservice.db (and so the pool) in gunicorn's master; gevent
+patches the standard library only later, in each worker. Each test runs in a fresh
+interpreter that does the same, so the patching is real and leaves this process alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Imported first, patched after: the order of gunicorn's master and its gevent worker.
+PRELUDE = """
+import itertools
+from userservice.db import pool as pool_module
+from gevent import monkey
+monkey.patch_all()
+import threading
+import gevent
+ConnectionPool = pool_module.ConnectionPool
+
+class Conn:
+    def close(self):
+        pass
+
+def make_pool(max_size=1):
+    pool = ConnectionPool(Conn, min_size=max_size, max_size=max_size, timeout=5)
+    pool.wait()
+    return pool
+"""
+
+
+def run_patched(body: str) -> list[str]:
+    """Run PRELUDE then body in a fresh interpreter; return the words it printed."""
+    command = [sys.executable, "-c", PRELUDE + body]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_checkin_with_no_one_waiting_does_not_switch_greenlets():
+    # Condition.notify_all() checks ownership with a failed acquire(False), which gevent
+    # answers with sleep(0): a switch to every runnable greenlet with the pool's lock held.
+    out = run_patched("""
+pool = make_pool()
+ran = []
+with pool.connection():
+    gevent.spawn(ran.append, "ran")  # runnable: it runs at this greenlet's next switch
+print(len(ran), pool.get_stats()["idle"])
+gevent.sleep(0)
+print(len(ran))
+""")
+
+    assert out == ["0", "1", "1"]
