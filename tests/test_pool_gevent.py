@@ -42,6 +42,19 @@ def run_patched(body: str) -> list[str]:
     return done.stdout.split()
 
 
+def test_the_pools_events_are_gevents_when_the_pool_was_imported_before_patching():
+    # A factory bound at import is the unpatched threading.Event class. Its instances
+    # happened not to block the hub (threading.py looks Lock and Condition up when an Event
+    # is made, and those were patched by then), but they were not gevent's Event either.
+    out = run_patched("""
+attempt, probe, pool = pool_module._Attempt(), pool_module._Probe(), make_pool()
+print(type(attempt.done) is threading.Event, type(probe.done) is threading.Event,
+      type(pool._closed) is threading.Event, threading.Event.__module__.startswith("gevent"))
+""")
+
+    assert out == ["True", "True", "True", "True"]
+
+
 def test_a_checkin_with_no_one_waiting_does_not_switch_greenlets():
     # Condition.notify_all() checks ownership with a failed acquire(False), which gevent
     # answers with sleep(0): a switch to every runnable greenlet with the pool's lock held.

@@ -74,12 +74,21 @@ class _Waiter(Generic[ConnT]):
     woken: bool = False  # released and not yet taken back: release it no second time
 
 
+def _event() -> threading.Event:
+    """Return a new Event, threading.Event looked up now rather than at import.
+
+    gunicorn.conf.py imports this module in gunicorn's master, before the gevent worker
+    patches threading: `default_factory=threading.Event` would keep the unpatched class.
+    """
+    return threading.Event()
+
+
 @dataclass(slots=True, eq=False)
 class _Attempt:
     """One background connect; abandoned once it overruns connect_timeout."""
 
     abandoned: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=_event)
     watchdog: threading.Timer | None = None
 
 
@@ -87,7 +96,7 @@ class _Attempt:
 class _Probe:
     """One background readiness check, shared by every caller that arrives while it runs."""
 
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=_event)
     error: BaseException | None = None
 
 
