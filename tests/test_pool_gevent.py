@@ -69,3 +69,22 @@ print(len(ran))
 """)
 
     assert out == ["0", "1", "1"]
+
+
+def test_a_connection_handed_to_a_waiter_is_in_its_hands_when_checkin_returns():
+    # Handed over and woken, the waiter would otherwise run only at the releaser's next
+    # switch, once its whole response is written, with the connection idle meanwhile.
+    out = run_patched("""
+pool = make_pool()
+got = []
+def waiter():
+    with pool.connection() as conn:
+        got.append(conn)
+with pool.connection() as held:
+    gevent.spawn(waiter)
+    gevent.sleep(0.01)  # the waiter is in line, past fair_after
+    print(pool.get_stats()["waiting"])
+print(len(got), got[0] is held if got else None)
+""")
+
+    assert out == ["1", "1", "True"]

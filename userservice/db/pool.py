@@ -354,15 +354,25 @@ class ConnectionPool(Generic[ConnT]):
             self._in_use -= 1
             if broken or now >= entry.expires or self._closed.is_set():
                 self._retire(entry)
-            else:
-                entry.last_used = now
-                self._add_idle(entry)
+                return
+            entry.last_used = now
+            handed = self._add_idle(entry)
+        if handed:
+            # The waiter now owns the connection but only runs at this thread's next switch
+            # (a hub turn under gevent; the GIL's switch interval between threads), which
+            # would come once this thread had written its whole response. The connection
+            # would idle meanwhile; yielding here lets its statement start first.
+            time.sleep(0)
 
-    def _add_idle(self, entry: _Entry[ConnT]) -> None:
-        """Make an entry available, to the oldest waiter first (lock held)."""
+    def _add_idle(self, entry: _Entry[ConnT]) -> bool:
+        """Make an entry available, to the oldest waiter first; tell if one was handed over.
+
+        Lock held.
+        """
         self._idle.append(entry)
         now = time.monotonic()
         trying = 0
+        handed = False
         # Oldest first; each of them can take at most one of the idle entries.
         for waiter in list(islice(self._waiters, len(self._idle))):
             if trying >= len(self._idle):
@@ -373,8 +383,10 @@ class ConnectionPool(Generic[ConnT]):
             elif (usable := self._pop_usable()) is not None:
                 self._waiters.remove(waiter)
                 waiter.entry = self._lend(usable)
+                handed = True
             _wake(waiter)
         self._notify_filled()
+        return handed
 
     def _notify_filled(self) -> None:
         """Wake the callers of wait(), if there are any (lock held)."""
