@@ -256,8 +256,9 @@ class TakingTurns:
 
     A body with a Content-Length the app will read (at most `limit`) is taken from gunicorn in
     one read, then handed out from here: gunicorn's reader copies all it holds on each of its
-    reads, so werkzeug's reads of 64 KiB cost time quadratic in the body's size (3-4 ms of CPU
-    for 900 kB). A larger one, or a chunked one, is read as asked.
+    reads, so werkzeug's reads of 64 KiB cost time quadratic in the body's size (measured in
+    process, 900 kB over a loopback socket: 2.1 ms of CPU, 1.1-1.2 ms taken whole). A larger
+    one, or a chunked one, is read as asked.
     """
 
     def __init__(self, body: Any, declared: int | None, limit: int) -> None:
