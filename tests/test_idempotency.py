@@ -16,7 +16,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -486,15 +485,6 @@ def settle(port: int, key: str, body: dict[str, str], seconds: float) -> tuple[i
         time.sleep(int(headers["Retry-After"]))
 
 
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    """An emulator server (`fakesnow -s`) on a free port; killed after the test."""
-    emulator = EmulatorServer()
-    emulator.start()
-    yield emulator
-    emulator.kill()
-
-
 def server_env(port: int) -> dict[str, str]:
     """The environment that points the service at the emulator server, all else default."""
     return emulator_server_env(
@@ -518,24 +508,24 @@ def lost_create(port: int, body: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_a_retry_after_the_worker_was_killed_mid_create_gets_the_one_user(
-    make_app, server, tmp_path
+    make_app, emulator_server, tmp_path
 ):
     """Kill the worker by PID once its claim is written, with the database paused under it."""
-    admin = make_app(server_settings(server.port))
+    admin = make_app(server_settings(emulator_server.port))
     with admin.app_context():
         db.create_schema()
     port = free_port()
     body = {"email": "ada@example.com", "name": "Ada"}
-    with gunicorn(server_env(server.port), tmp_path / "gunicorn.log", port=port) as master:
+    with gunicorn(server_env(emulator_server.port), tmp_path / "gunicorn.log", port=port) as master:
         assert call(port, "GET", "/health/ready")[0] == 200
         thread = threading.Thread(target=lost_create, args=(port, body))
         thread.start()
         while not unanswered(admin):
             time.sleep(0.002)
-        server.pause()  # the create's next statement waits; nothing more is answered
+        emulator_server.pause()  # the create's next statement waits; nothing more is answered
         for worker_pid in master.workers():  # the one serving the create among them
             os.kill(worker_pid, signal.SIGKILL)
-        server.resume()
+        emulator_server.resume()
         thread.join(timeout=30)
         assert unanswered(admin) == 1  # the dead worker's claim is left in flight
 
