@@ -28,7 +28,7 @@ README_MOST_LINES = 220
 # A table row that starts with a setting's name and its default: `| `PORT` | `8000` |`.
 SETTING_ROW = re.compile(r"^\| `([A-Z][A-Z_0-9]+)` \| ([^|]+) \|", re.MULTILINE)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-# A repository path in code spans: `userservice/pool.py`, `sql/ping.sql`, `tests/events/`.
+# A repository path in code spans: `userservice/db/pool.py`, `sql/ping.sql`, `tests/events/`.
 REPO_PATH = re.compile(r"`((?:userservice|tests|scripts|sql|bench|docs)/[\w./-]*)`")
 # PERFORMANCE.md records figures measured once with scripts since removed, and says so.
 CURRENT_PAGES = [page for page in PAGES if page.name != "PERFORMANCE.md"]
@@ -211,6 +211,26 @@ def test_every_repository_path_a_page_names_exists(page):
     missing = [path for path in REPO_PATH.findall(text(page)) if not (ROOT / path).exists()]
 
     assert missing == []
+
+
+def test_the_layout_table_names_every_module_of_the_service():
+    layout = text(ROOT / "docs" / "DEVELOPMENT.md").partition("## Layout")[2].partition("\n## ")[0]
+    rows = {row.split(" | ")[0].strip("| `"): row for row in layout.splitlines() if "|" in row}
+    package = ROOT / "userservice"
+    unnamed = []
+    for module in sorted(package.rglob("*.py")):
+        where = module.relative_to(package)
+        if len(where.parts) == 1:  # the web layer: its own row, or beside the row's first
+            named = f"`userservice/{where}`" in layout or f", `{where}`" in layout
+        else:  # a module of a layer: in its package's row
+            named = where.name == "__init__.py" or f"`{where.name}`" in rows.get(
+                f"userservice/{where.parent}/", ""
+            )
+        if not named:
+            unnamed.append(str(where))
+
+    assert unnamed == []
+    assert len(list(package.rglob("*.py"))) > 30
 
 
 def test_the_readme_fits_a_few_screens_and_names_the_two_commands():
