@@ -92,21 +92,23 @@ def test_a_retry_gets_the_first_answer_byte_for_byte_and_no_new_user(app, client
     assert client.get(USERS).get_json() == [first.get_json()]
 
 
-def test_statements_with_a_key_are_4_on_the_first_attempt_and_1_on_a_replay(client, access_log):
+def create_replay_and_reuse(client: FlaskClient) -> None:
+    """Four creates: one without a key, then key k-1 first, replayed, and with another body."""
     post(client, None, {"email": "bob@example.com", "name": "Bob"})
     post(client, "k-1")
     post(client, "k-1")
     post(client, "k-1", {"email": "eve@example.com", "name": "Eve"})
+
+
+def test_statements_with_a_key_are_4_on_the_first_attempt_and_1_on_a_replay(client, access_log):
+    create_replay_and_reuse(client)
 
     counts = [(r.status, r.db_statements) for r in access_log]
     assert counts == [(201, 2), (201, 4), (201, 1), (422, 1)]
 
 
 def test_a_replay_is_marked_in_its_access_line_and_its_audit_line(client, access_log, audit_log):
-    post(client, None, {"email": "bob@example.com", "name": "Bob"})
-    post(client, "k-1")
-    post(client, "k-1")
-    post(client, "k-1", {"email": "eve@example.com", "name": "Eve"})
+    create_replay_and_reuse(client)
 
     marks = [
         [(r.status, getattr(r, "idempotent_replay", None)) for r in records]
