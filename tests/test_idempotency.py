@@ -618,14 +618,14 @@ STALLS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("stall", list(STALLS))
 def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_creates_once(
-    make_app, server, access_log, stall
+    make_app, emulator_server, access_log, stall
 ):
     """On the default settings, the keyed create's 4 statements share the 10 s budget."""
     stop_at, status, statements = STALLS[stall]
-    admin = make_app(server_settings(server.port))
+    admin = make_app(server_settings(emulator_server.port))
     with admin.app_context():
         db.create_schema()
-    proxy = StallingProxy(server)
+    proxy = StallingProxy(emulator_server)
     app = make_app(server_settings(proxy.port))
     client = app.test_client()
     assert client.get(USERS).status_code == 200  # the pool is up, its session logged in
@@ -637,7 +637,7 @@ def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_
     started = time.monotonic()
     response = post(client, "stall-1", body)
     elapsed = time.monotonic() - started
-    server.resume()
+    emulator_server.resume()
 
     assert proxy.paused
     assert response.status_code == status
@@ -646,7 +646,7 @@ def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_
     assert elapsed < KILL_BOUND, f"answered after {elapsed:.1f} s"
     stalled = response.headers["X-Request-ID"]
     assert [r.db_statements for r in access_log if r.request_id == stalled] == [statements]
-    # Once the server is back the retry is answered: in flight until the lease passes, then
+    # Once the emulator_server is back the retry is answered: in flight until the lease passes, then
     # a create with the claim's user id (the stalled insert may have written it), never two.
     deadline = time.monotonic() + Settings().idempotency_lease_seconds + KILL_BOUND
     while (retried := post(client, "stall-1", body)).status_code == 409:
