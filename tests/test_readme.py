@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from dataclasses import Field, fields
 from inspect import getsource
@@ -231,6 +232,30 @@ def test_the_layout_table_names_every_module_of_the_service():
 
     assert unnamed == []
     assert len(list(package.rglob("*.py"))) > 30
+
+
+def test_every_name_the_architecture_page_gives_is_in_the_code():
+    # `hooks.start_request`, `jwks.KeySet.key`: a module of the service, then its attributes.
+    modules = {
+        path.stem: ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "userservice").rglob("*.py")
+        if path.stem != "__init__"
+    } | {"auth": "userservice.auth", "db": "userservice.db"}
+    named = re.findall(r"\b([a-z_]+)((?:\.[A-Za-z_]+)+)\b", text(ROOT / "docs" / "ARCHITECTURE.md"))
+    missing = []
+    checked = 0
+    for module, attributes in named:
+        if module not in modules or attributes in (".py", ".md", ".sql"):
+            continue
+        found: Any = importlib.import_module(modules[module])
+        for attribute in attributes.split(".")[1:]:
+            found = getattr(found, attribute, None)
+        checked += 1
+        if found is None:
+            missing.append(module + attributes)
+
+    assert missing == []
+    assert checked > 30
 
 
 def test_the_readme_fits_a_few_screens_and_names_the_two_commands():
