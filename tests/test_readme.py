@@ -258,6 +258,18 @@ def test_every_name_the_architecture_page_gives_is_in_the_code():
     assert checked > 30
 
 
+@pytest.mark.parametrize("page", CURRENT_PAGES, ids=lambda p: p.name)
+def test_every_test_a_page_names_is_defined_in_its_module(page):
+    named = re.findall(r"(tests/[\w/]+\.py)::(\w+)", text(page))
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        if not re.search(rf"^def {name}\(", text(ROOT / path), re.MULTILINE)
+    ]
+
+    assert missing == []
+
+
 def test_the_readme_fits_a_few_screens_and_names_the_two_commands():
     readme = text(README)
 
