@@ -9,9 +9,10 @@ that comes back (or is opened) is then handed straight to the oldest waiter, whi
 before it even wakes, so a thread that arrives meanwhile cannot take it past the line and no
 waiter is starved into a timeout while others are served (gevent runs a woken waiter only a
 hub turn later; under gevent the returning greenlet yields at once, so that turn comes before
-its own response is written, not after). Before that, the oldest waiters are only woken to try, and a caller already
-running may take the connection first: between threads that is much cheaper than a hand-off,
-which costs a thread switch each (Go's sync.Mutex has the same two modes, for the same reason).
+its own response is written, not after). Before that, the oldest waiters are only woken to
+try, and a caller already running may take the connection first: between threads that is
+much cheaper than a hand-off, which costs a thread switch each (Go's sync.Mutex has the same
+two modes, for the same reason).
 
 Longer than the house's 200 lines, on purpose: every counter here is read and written under
 one lock, and the rules that keep them consistent (slots, waiters, connects in flight) read
