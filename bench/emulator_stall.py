@@ -1,7 +1,7 @@
 """Figure g: /health's latency on `make run` while lists run on the embedded emulator.
 
 `python -m bench.emulator_stall`. DuckDB never yields to gevent's hub; the service runs emulator
-statements on gevent's threadpool (userservice/emulator.py), so a list should not hold /health.
+statements on gevent's threadpool (userservice/db/emulator.py), so a list should not hold /health.
 """
 
 from __future__ import annotations

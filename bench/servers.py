@@ -232,11 +232,16 @@ class ServerProcess:
 
 
 class EmulatorServer(ServerProcess):
-    """The emulator's HTTP server (`fakesnow -s`, in memory: a restart starts empty)."""
+    """The emulator's HTTP server (`fakesnow -s`, in memory: a restart starts empty).
+
+    Run through bench/fakesnow_server.py, which runs its statements one at a time, as
+    Snowflake runs MERGEs on one table and as the embedded emulator does.
+    """
 
     def __init__(self, log: Path | None = None) -> None:
         port = free_port()
-        argv = [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(port)]
+        script = ROOT / "bench" / "fakesnow_server.py"
+        argv = [sys.executable, str(script), "--host", "127.0.0.1", "-p", str(port)]
         super().__init__(argv, port, log)
 
     def create_schema(self) -> None:

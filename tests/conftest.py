@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bench.servers import call, emulator_env, gunicorn
+from bench.servers import EmulatorServer, call, emulator_env, gunicorn
 from userservice import create_app, db, logs
 from userservice.problems import quoted_path
 from userservice.settings import Settings
@@ -123,6 +123,22 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         status, _, user = call(running.port, "POST", "/api/v1/users", USER_A)
         assert (status, user["id"]) == (201, 1)
         yield running.port, user
+
+
+def _emulator_server() -> Iterator[EmulatorServer]:
+    """An emulator server (`fakesnow -s`, in memory) on a free port; killed after its scope."""
+    server = EmulatorServer()
+    server.start()
+    yield server
+    server.kill()
+
+
+# One server per test, for a test that pauses or kills it; or one per module, for tests that
+# only connect to it.
+emulator_server = pytest.fixture(_emulator_server, name="emulator_server")
+module_emulator_server = pytest.fixture(
+    _emulator_server, scope="module", name="module_emulator_server"
+)
 
 
 class _Records(logging.Handler):

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlencode
 
 # AWS's published sample events, one per front door, kept with the tests (see events/README.md).
@@ -141,47 +141,34 @@ def alb_event(
 DOORS = ("rest", "http", "function-url", "alb-multi-value", "alb-single-value")
 
 
+class Request(TypedDict, total=False):
+    """The parts of a request that every front door carries; each builder has its defaults."""
+
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str | None]
+    body: str | None
+    base64: bool
+
+
 def door_event(
-    door: str,
-    *,
-    method: str = "GET",
-    path: str = "/echo",
-    query: Mapping[str, list[str]] | None = None,
-    headers: Mapping[str, str | None] | None = None,
-    body: str | None = None,
-    base64: bool = False,
-    stage: str | None = None,
+    door: str, *, stage: str | None = None, **request: Unpack[Request]
 ) -> dict[str, Any]:
     """Return an event of one of DOORS; HTTP API and ALB header names go in lower case."""
     staged = {"stage": stage} if stage else {}
     if door == "rest":
-        return rest_event(
-            method=method,
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-            base64=base64,
-            **staged,
-        )
-    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+        return rest_event(**request, **staged)
+    lowered = {name.lower(): value for name, value in request.get("headers", {}).items()}
     if door in ("http", "function-url"):
         return http_event(
-            method=method,
-            raw_path=path,
-            raw_query=urlencode(query or {}, doseq=True),
+            method=request.get("method", "GET"),
+            raw_path=request.get("path", "/echo"),
+            raw_query=urlencode(request.get("query", {}), doseq=True),
             headers=lowered,
-            body=body,
-            base64=base64,
+            body=request.get("body"),
+            base64=request.get("base64", False),
             function_url=door == "function-url",
             **staged,
         )
-    return alb_event(
-        multi_value=door == "alb-multi-value",
-        method=method,
-        path=path,
-        query=query,
-        headers=lowered,
-        body=body,
-        base64=base64,
-    )
+    return alb_event(multi_value=door == "alb-multi-value", **(request | {"headers": lowered}))

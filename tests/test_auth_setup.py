@@ -104,30 +104,27 @@ def dev_env(data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def make_token(data_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    """Run `make -s token` as a newcomer does, with this emulator folder."""
+def run_in_repo(argv: list[str], data_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run a command from the repository as a newcomer does, with this emulator folder."""
     return subprocess.run(
-        ["make", "-s", "token"],
+        argv,
         cwd=ROOT,
-        env=dev_env(data_dir, MAKEFLAGS="", **extra),
+        env=dev_env(data_dir, **extra),
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
+
+
+def make_token(data_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `make -s token` as a newcomer does, with this emulator folder."""
+    return run_in_repo(["make", "-s", "token"], data_dir, MAKEFLAGS="", **extra)
 
 
 def test_flask_dev_token_prints_a_token_the_dev_issuer_trusts(tmp_path, make_app):
     command = ["dev-token", "--scope", "users:read", "--expires-in", "120"]
-    run = subprocess.run(
-        [str(BIN / "flask"), "--app", "userservice", *command],
-        cwd=ROOT,
-        env=dev_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    run = run_in_repo([str(BIN / "flask"), "--app", "userservice", *command], tmp_path)
     token = run.stdout.strip()
     claims = jwt.decode(token, options={"verify_signature": False})
     assert (claims["iss"], claims["aud"], claims["scope"]) == ("dev", "userservice", "users:read")

@@ -15,7 +15,6 @@ from keys import new_key, pem
 from snowflake.connector.auth import AuthByKeyPair
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
 
-from bench.servers import EmulatorServer
 from userservice import create_app
 from userservice.db import credentials
 from userservice.db.connector import snowflake_connector
@@ -146,17 +145,9 @@ def test_every_argument_is_one_the_connector_4_8_knows(key):
     assert set(connect_arguments(settings)) <= set(DEFAULT_CONFIGURATION)
 
 
-@pytest.fixture(scope="module")
-def emulator_server() -> Any:
-    server = EmulatorServer()
-    server.start()
-    yield server
-    server.kill()
-
-
 @pytest.mark.parametrize("method", ["password", "key pair", "pat", "oauth"])
 def test_the_real_connector_logs_in_with_each_method_to_the_emulator_server(
-    emulator_server, key, method
+    module_emulator_server, key, method
 ):
     # fakesnow's server accepts any credentials: this proves the connector 4.8.1 takes the
     # arguments as built and sends a login, not that Snowflake would accept them.
@@ -173,7 +164,7 @@ def test_the_real_connector_logs_in_with_each_method_to_the_emulator_server(
         snowflake_account="fakesnow",
         snowflake_user="fake",
         snowflake_host="127.0.0.1",
-        snowflake_port=emulator_server.port,
+        snowflake_port=module_emulator_server.port,
         snowflake_protocol="http",
         **logins[method],
     )

@@ -16,7 +16,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,21 +92,23 @@ def test_a_retry_gets_the_first_answer_byte_for_byte_and_no_new_user(app, client
     assert client.get(USERS).get_json() == [first.get_json()]
 
 
-def test_statements_with_a_key_are_4_on_the_first_attempt_and_1_on_a_replay(client, access_log):
+def create_replay_and_reuse(client: FlaskClient) -> None:
+    """Four creates: one without a key, then key k-1 first, replayed, and with another body."""
     post(client, None, {"email": "bob@example.com", "name": "Bob"})
     post(client, "k-1")
     post(client, "k-1")
     post(client, "k-1", {"email": "eve@example.com", "name": "Eve"})
+
+
+def test_statements_with_a_key_are_4_on_the_first_attempt_and_1_on_a_replay(client, access_log):
+    create_replay_and_reuse(client)
 
     counts = [(r.status, r.db_statements) for r in access_log]
     assert counts == [(201, 2), (201, 4), (201, 1), (422, 1)]
 
 
 def test_a_replay_is_marked_in_its_access_line_and_its_audit_line(client, access_log, audit_log):
-    post(client, None, {"email": "bob@example.com", "name": "Bob"})
-    post(client, "k-1")
-    post(client, "k-1")
-    post(client, "k-1", {"email": "eve@example.com", "name": "Eve"})
+    create_replay_and_reuse(client)
 
     marks = [
         [(r.status, getattr(r, "idempotent_replay", None)) for r in records]
@@ -486,15 +487,6 @@ def settle(port: int, key: str, body: dict[str, str], seconds: float) -> tuple[i
         time.sleep(int(headers["Retry-After"]))
 
 
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    """An emulator server (`fakesnow -s`) on a free port; killed after the test."""
-    emulator = EmulatorServer()
-    emulator.start()
-    yield emulator
-    emulator.kill()
-
-
 def server_env(port: int) -> dict[str, str]:
     """The environment that points the service at the emulator server, all else default."""
     return emulator_server_env(
@@ -518,24 +510,24 @@ def lost_create(port: int, body: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_a_retry_after_the_worker_was_killed_mid_create_gets_the_one_user(
-    make_app, server, tmp_path
+    make_app, emulator_server, tmp_path
 ):
     """Kill the worker by PID once its claim is written, with the database paused under it."""
-    admin = make_app(server_settings(server.port))
+    admin = make_app(server_settings(emulator_server.port))
     with admin.app_context():
         db.create_schema()
     port = free_port()
     body = {"email": "ada@example.com", "name": "Ada"}
-    with gunicorn(server_env(server.port), tmp_path / "gunicorn.log", port=port) as master:
+    with gunicorn(server_env(emulator_server.port), tmp_path / "gunicorn.log", port=port) as master:
         assert call(port, "GET", "/health/ready")[0] == 200
         thread = threading.Thread(target=lost_create, args=(port, body))
         thread.start()
         while not unanswered(admin):
             time.sleep(0.002)
-        server.pause()  # the create's next statement waits; nothing more is answered
+        emulator_server.pause()  # the create's next statement waits; nothing more is answered
         for worker_pid in master.workers():  # the one serving the create among them
             os.kill(worker_pid, signal.SIGKILL)
-        server.resume()
+        emulator_server.resume()
         thread.join(timeout=30)
         assert unanswered(admin) == 1  # the dead worker's claim is left in flight
 
@@ -626,14 +618,14 @@ STALLS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("stall", list(STALLS))
 def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_creates_once(
-    make_app, server, access_log, stall
+    make_app, emulator_server, access_log, stall
 ):
     """On the default settings, the keyed create's 4 statements share the 10 s budget."""
     stop_at, status, statements = STALLS[stall]
-    admin = make_app(server_settings(server.port))
+    admin = make_app(server_settings(emulator_server.port))
     with admin.app_context():
         db.create_schema()
-    proxy = StallingProxy(server)
+    proxy = StallingProxy(emulator_server)
     app = make_app(server_settings(proxy.port))
     client = app.test_client()
     assert client.get(USERS).status_code == 200  # the pool is up, its session logged in
@@ -645,7 +637,7 @@ def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_
     started = time.monotonic()
     response = post(client, "stall-1", body)
     elapsed = time.monotonic() - started
-    server.resume()
+    emulator_server.resume()
 
     assert proxy.paused
     assert response.status_code == status
@@ -654,7 +646,7 @@ def test_a_keyed_create_on_a_stalled_server_answers_in_the_budget_and_its_retry_
     assert elapsed < KILL_BOUND, f"answered after {elapsed:.1f} s"
     stalled = response.headers["X-Request-ID"]
     assert [r.db_statements for r in access_log if r.request_id == stalled] == [statements]
-    # Once the server is back the retry is answered: in flight until the lease passes, then
+    # Once the emulator_server is back the retry is answered: in flight until the lease passes, then
     # a create with the claim's user id (the stalled insert may have written it), never two.
     deadline = time.monotonic() + Settings().idempotency_lease_seconds + KILL_BOUND
     while (retried := post(client, "stall-1", body)).status_code == 409:

@@ -32,6 +32,29 @@ def test_every_sql_file_in_the_repo_loads_with_a_header():
     assert all(q.doc for q in catalogue.values())
 
 
+def table_lines(name: str) -> list[str]:
+    """The lines inside a CREATE statement's parentheses, each without its trailing comma."""
+    lines = (SQL_DIR / f"{name}.sql").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("CREATE "))
+    assert (lines[start][-1], lines[-1]) == ("(", ")"), name
+    return [line.strip().removesuffix(",") for line in lines[start + 1 : -1]]
+
+
+@pytest.mark.parametrize(
+    ("table", "constraint"),
+    [
+        ("users", "CONSTRAINT users_email_key UNIQUE (email_key)"),
+        ("idempotency_keys", "PRIMARY KEY (scope, idem_key)"),
+    ],
+)
+def test_a_hybrid_table_has_the_standard_tables_columns_and_one_constraint_more(table, constraint):
+    # Why each table is written twice: the two statements differ, and the DML files serve both.
+    standard = table_lines(f"create_{table}_table")
+
+    assert table_lines(f"create_{table}_hybrid_table") == [*standard, constraint]
+    assert len(standard) >= 7
+
+
 def test_named_parameters_become_qmarks_in_order_with_repeats(tmp_path):
     path = write(
         tmp_path, "q.sql", "-- Doc.\nSELECT :a, :b::varchar, v:field, ':x' -- :y\nWHERE :a\n"

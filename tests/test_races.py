@@ -25,9 +25,11 @@ RACERS = 20
 # A loser of a race for an email: it read the email free, then found it taken (409), or its
 # write found that another landed first (503).
 LOST = {(409, "EMAIL_TAKEN"), (503, "WRITE_CONFLICT")}
+# One racer: a request sent on its own thread's client.
+Racer = Callable[[FlaskClient], TestResponse]
 
 
-def race(app: Flask, calls: list[Callable[[FlaskClient], TestResponse]]) -> list[TestResponse]:
+def race(app: Flask, calls: list[Racer]) -> list[TestResponse]:
     """Run each call on its own thread and client, all released at once; return responses."""
     barrier = threading.Barrier(len(calls), timeout=30)
     responses: list[TestResponse | None] = [None] * len(calls)
@@ -44,6 +46,18 @@ def race(app: Flask, calls: list[Callable[[FlaskClient], TestResponse]]) -> list
         thread.join(60)
     assert all(r is not None for r in responses), "a racer raised or hung"
     return [r for r in responses if r is not None]
+
+
+def puts(user: dict[str, object], headers: dict[str, str]) -> list[Racer]:
+    """RACERS PUTs of one user with these headers, racer i sending put{i}@example.com, "Put {i}"."""
+    return [
+        lambda c, i=i: c.put(
+            f"{USERS}/{user['id']}",
+            json={"email": f"put{i}@example.com", "name": f"Put {i}"},
+            headers=headers,
+        )
+        for i in range(RACERS)
+    ]
 
 
 def casings(address: str, count: int) -> list[str]:
@@ -170,17 +184,7 @@ def test_parallel_puts_with_one_if_match_let_exactly_one_through(racing_app, mak
     client = racing_app.test_client()
     user = make_user(client)
 
-    responses = race(
-        racing_app,
-        [
-            lambda c, i=i: c.put(
-                f"{USERS}/{user['id']}",
-                json={"email": f"put{i}@example.com", "name": f"Put {i}"},
-                headers={"If-Match": '"v1"'},
-            )
-            for i in range(RACERS)
-        ],
-    )
+    responses = race(racing_app, puts(user, {"If-Match": '"v1"'}))
 
     assert outcome(responses) == [(200, None)] + [(412, "PRECONDITION_FAILED")] * (RACERS - 1)
     [winner] = [r for r in responses if r.status_code == 200]
@@ -244,21 +248,13 @@ def test_parallel_puts_without_if_match_answer_with_their_own_write(racing_app, 
     client = racing_app.test_client()
     user = make_user(client)
 
-    responses = race(
-        racing_app,
-        [
-            lambda c, i=i: c.put(
-                f"{USERS}/{user['id']}", json={"email": f"put{i}@example.com", "name": f"P{i}"}
-            )
-            for i in range(RACERS)
-        ],
-    )
+    responses = race(racing_app, puts(user, {}))
 
     wins = {i: r for i, r in enumerate(responses) if r.status_code == 200}
     assert len(wins) >= 1
     assert set(outcome([r for r in responses if r.status_code != 200])) <= {(503, "WRITE_CONFLICT")}
     for i, r in wins.items():
-        assert (r.get_json()["email"], r.get_json()["name"]) == (f"put{i}@example.com", f"P{i}")
+        assert (r.get_json()["email"], r.get_json()["name"]) == (f"put{i}@example.com", f"Put {i}")
     etags = sorted(r.headers["ETag"] for r in wins.values())
     assert len(set(etags)) == len(wins)
     last = max(wins.values(), key=lambda r: int(r.headers["ETag"][2:-1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from dataclasses import Field, fields
 from inspect import getsource
@@ -28,7 +29,7 @@ README_MOST_LINES = 220
 # A table row that starts with a setting's name and its default: `| `PORT` | `8000` |`.
 SETTING_ROW = re.compile(r"^\| `([A-Z][A-Z_0-9]+)` \| ([^|]+) \|", re.MULTILINE)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-# A repository path in code spans: `userservice/pool.py`, `sql/ping.sql`, `tests/events/`.
+# A repository path in code spans: `userservice/db/pool.py`, `sql/ping.sql`, `tests/events/`.
 REPO_PATH = re.compile(r"`((?:userservice|tests|scripts|sql|bench|docs)/[\w./-]*)`")
 # PERFORMANCE.md records figures measured once with scripts since removed, and says so.
 CURRENT_PAGES = [page for page in PAGES if page.name != "PERFORMANCE.md"]
@@ -209,6 +210,62 @@ def test_every_link_in_a_page_names_a_file_and_heading_that_exist(page):
 @pytest.mark.parametrize("page", CURRENT_PAGES, ids=lambda p: p.name)
 def test_every_repository_path_a_page_names_exists(page):
     missing = [path for path in REPO_PATH.findall(text(page)) if not (ROOT / path).exists()]
+
+    assert missing == []
+
+
+def test_the_layout_table_names_every_module_of_the_service():
+    layout = text(ROOT / "docs" / "DEVELOPMENT.md").partition("## Layout")[2].partition("\n## ")[0]
+    rows = {row.split(" | ")[0].strip("| `"): row for row in layout.splitlines() if "|" in row}
+    package = ROOT / "userservice"
+    unnamed = []
+    for module in sorted(package.rglob("*.py")):
+        where = module.relative_to(package)
+        if len(where.parts) == 1:  # the web layer: its own row, or beside the row's first
+            named = f"`userservice/{where}`" in layout or f", `{where}`" in layout
+        else:  # a module of a layer: in its package's row
+            named = where.name == "__init__.py" or f"`{where.name}`" in rows.get(
+                f"userservice/{where.parent}/", ""
+            )
+        if not named:
+            unnamed.append(str(where))
+
+    assert unnamed == []
+    assert len(list(package.rglob("*.py"))) > 30
+
+
+def test_every_name_the_architecture_page_gives_is_in_the_code():
+    # `hooks.start_request`, `jwks.KeySet.key`: a module of the service, then its attributes.
+    modules = {
+        path.stem: ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "userservice").rglob("*.py")
+        if path.stem != "__init__"
+    } | {"auth": "userservice.auth", "db": "userservice.db"}
+    named = re.findall(r"\b([a-z_]+)((?:\.[A-Za-z_]+)+)\b", text(ROOT / "docs" / "ARCHITECTURE.md"))
+    missing = []
+    checked = 0
+    for module, attributes in named:
+        if module not in modules or attributes in (".py", ".md", ".sql"):
+            continue
+        found: Any = importlib.import_module(modules[module])
+        for attribute in attributes.split(".")[1:]:
+            found = getattr(found, attribute, None)
+        checked += 1
+        if found is None:
+            missing.append(module + attributes)
+
+    assert missing == []
+    assert checked > 30
+
+
+@pytest.mark.parametrize("page", CURRENT_PAGES, ids=lambda p: p.name)
+def test_every_test_a_page_names_is_defined_in_its_module(page):
+    named = re.findall(r"(tests/[\w/]+\.py)::(\w+)", text(page))
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        if not re.search(rf"^def {name}\(", text(ROOT / path), re.MULTILINE)
+    ]
 
     assert missing == []
 

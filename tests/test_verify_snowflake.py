@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from snowflake.connector.errors import ProgrammingError
 from verify_sessions import Outcome, judge
 from verify_sql import Row, Verdict
 
-from bench.servers import ROOT, EmulatorServer, emulator_server_env
+from bench.servers import ROOT, emulator_server_env
 from userservice.db.connector import snowflake_connector
 from userservice.settings import Settings
 
@@ -96,15 +95,6 @@ EXPECTED_ON_EMULATOR = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    """One emulator server for the module's runs of the kit."""
-    emulator = EmulatorServer()
-    emulator.start()
-    yield emulator
-    emulator.kill()
-
-
 def account_env(port: int | None) -> dict[str, str]:
     """Only what a user would set: the account's settings (none when port is None)."""
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
@@ -151,15 +141,15 @@ def scratch_schemas(port: int) -> list[str]:
         conn.close()
 
 
-def test_on_the_emulator_every_step_passes_or_says_not_applicable(server, tmp_path):
-    result = verify(tmp_path, server.port)
+def test_on_the_emulator_every_step_passes_or_says_not_applicable(module_emulator_server, tmp_path):
+    result = verify(tmp_path, module_emulator_server.port)
 
     assert verdicts(result.stdout) == EXPECTED_ON_EMULATOR, result.stdout + result.stderr
     assert result.returncode == 0
-    assert scratch_schemas(server.port) == []
+    assert scratch_schemas(module_emulator_server.port) == []
 
 
-def test_a_statement_that_fails_is_a_fail_row_and_exit_status_1(server, tmp_path):
+def test_a_statement_that_fails_is_a_fail_row_and_exit_status_1(module_emulator_server, tmp_path):
     sql = tmp_path / "sql"
     shutil.copytree(ROOT / "sql", sql)
     text = (sql / "get_user.sql").read_text()
@@ -167,7 +157,7 @@ def test_a_statement_that_fails_is_a_fail_row_and_exit_status_1(server, tmp_path
     assert broken != text
     (sql / "get_user.sql").write_text(broken)
 
-    result = verify(tmp_path, server.port, "--sql-dir", str(sql))
+    result = verify(tmp_path, module_emulator_server.port, "--sql-dir", str(sql))
 
     rows = {step: (verdict, detail) for step, verdict, detail in verdicts(result.stdout)}
     verdict, detail = rows.pop("standard: sql/get_user.sql")
@@ -176,7 +166,7 @@ def test_a_statement_that_fails_is_a_fail_row_and_exit_status_1(server, tmp_path
     assert "NICKNAME" in detail
     assert [verdict for verdict, _ in rows.values()].count(FAIL) == 0
     assert result.returncode == 1
-    assert scratch_schemas(server.port) == []
+    assert scratch_schemas(module_emulator_server.port) == []
 
 
 def test_with_no_account_in_the_settings_it_says_so_and_exits_2(tmp_path):

@@ -9,6 +9,12 @@ from __future__ import annotations
 REALM = "userservice"
 
 
+def bearer_challenge(**params: str) -> dict[str, str]:
+    """Return the WWW-Authenticate header of a refused call: the realm, then params in order."""
+    extra = "".join(f', {name}="{value}"' for name, value in params.items())
+    return {"WWW-Authenticate": f'Bearer realm="{REALM}"{extra}'}
+
+
 class ServiceError(Exception):
     """An error the API reports, carrying its status, code and public detail."""
 
@@ -160,7 +166,7 @@ class Unauthenticated(ServiceError):
 
     def headers(self) -> dict[str, str]:
         """Name the scheme the client must use."""
-        return {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+        return bearer_challenge()
 
 
 # Far above any issuer's real tokens, far below what would cost to parse (auth/verifier.py
@@ -175,7 +181,7 @@ class InvalidToken(ServiceError):
 
     def headers(self) -> dict[str, str]:
         """Say the token itself was refused."""
-        return {"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'}
+        return bearer_challenge(error="invalid_token")
 
 
 class InsufficientScope(ServiceError):
@@ -189,11 +195,7 @@ class InsufficientScope(ServiceError):
 
     def headers(self) -> dict[str, str]:
         """Name the scope the call needs."""
-        return {
-            "WWW-Authenticate": (
-                f'Bearer realm="{REALM}", error="insufficient_scope", scope="{self.scope}"'
-            )
-        }
+        return bearer_challenge(error="insufficient_scope", scope=self.scope)
 
 
 class AuthUnavailable(ServiceError):
