@@ -6,6 +6,8 @@ time (user + system, from /proc) is divided by COUNT: the largest header block g
 (sent at once, and in 1 KiB pieces), the largest header block over the limit, and the largest
 body the service refuses (a 900,000 character email inside a body under the 1 MiB limit). Then
 50 of a case run at once while `GET /health` is timed on a new connection, 20 times.
+
+`python -m bench.hostile body` (or any words) runs only the cases whose name holds them all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -121,7 +124,10 @@ def main() -> None:
                     port, refused_body()
                 ),
             }
+            wanted = [word.lower() for word in sys.argv[1:]]
             for name, one in cases.items():
+                if not all(word in name.lower() for word in wanted):
+                    continue
                 cpu_ms, status = cpu_per_request(server, one)
                 health = health_under(server, one)
                 rows.append(

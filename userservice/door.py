@@ -25,9 +25,9 @@ from typing import Any
 
 from gunicorn.http.errors import InvalidHTTPVersion
 
-from .errors import MAX_TOKEN_LENGTH, InvalidToken
+from .errors import MAX_TOKEN_LENGTH, InvalidToken, ServiceError
 from .headblock import TokenTooLarge
-from .problems import quoted_path
+from .problems import HTTP_CODES, quoted_path
 
 SUPPORTED_VERSIONS = ((1, 0), (1, 1))
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -62,11 +62,13 @@ def refusal(exc: BaseException, status: int) -> Refusal:
         return Refusal(token.status, token.code, token.shown_detail, token.headers())
     if isinstance(exc, InvalidHTTPVersion) and isinstance(exc.version, tuple):
         status = 505
-    name = HTTPStatus(status).name
+    if status == 500:  # gunicorn failed, not the request: the app's own 500, code and detail
+        failed = ServiceError()
+        return Refusal(failed.status, failed.code, failed.shown_detail)
+    # The codes the app gives each status (its problem documents' own table).
+    name = HTTP_CODES.get(status, HTTPStatus(status).name)
     if status == 505:
         return Refusal(status, name, UNSUPPORTED_VERSION)
-    if status == 500:
-        return Refusal(status, name, HTTPStatus(status).description)
     words = _CAMEL.sub(" ", type(exc).__name__).lower()
     return Refusal(status, name, f"{words[:1].upper()}{words[1:]}.")
 

@@ -18,6 +18,9 @@ tests/test_slow_clients.py):
 - `AsyncWorker.handle_request`, called once per request by `AsyncWorker.handle`'s keep-alive
   loop: the worker yields to gevent's hub after it (see `take_turns`), and a connection whose
   first request head is complete leaves the half-sent registry there (see `HalfSent`).
+- `wsgi.input` is gunicorn's `Body`, whose reader (`Unreader`) copies all it has read ahead
+  on every read: many small reads of a large body cost time quadratic in its size (see
+  `TakingTurns`, which reads it whole instead).
 - `AsyncWorker.handle` is called once per accepted connection, in its own greenlet, while the
   worker holds at most `worker_connections` of them (gevent's pool stops accepting when full).
 """
@@ -29,6 +32,7 @@ import json
 import logging
 import re
 import socket
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -47,6 +51,9 @@ from .problems import PROBLEM_JSON, problem_body
 _QUERY = re.compile(r"\?[^\s'\"]*")
 # Answers the app gives without having read the whole body: a timeout and a body too large.
 UNREAD_BODY_STATUSES = ("408", "413")
+# The most the app gets of a body in one read (werkzeug asks for 64 KiB at a time): other
+# connections take a turn between two.
+BODY_PIECE = 65536
 
 
 def _redacted(text: str) -> str:
@@ -103,7 +110,8 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         """Load the app, wrapped so that an answer to an unread body closes the connection."""
         super().load_wsgi()
         # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
-        self.wsgi.wsgi_app = _closing(self.wsgi.wsgi_app)
+        limit = self.wsgi.config["MAX_CONTENT_LENGTH"]
+        self.wsgi.wsgi_app = _closing(_taking_turns(self.wsgi.wsgi_app, limit))
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
@@ -219,6 +227,98 @@ def _closing(app: Any) -> Any:
         return app(environ, start)
 
     return serve
+
+
+def _taking_turns(app: Any, limit: int) -> Any:
+    """Hand the app its request body through TakingTurns (`limit`: MAX_CONTENT_LENGTH)."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input"] = TakingTurns(environ["wsgi.input"], _declared(environ), limit)
+        return app(environ, start_response)
+
+    return serve
+
+
+def _declared(environ: dict[str, Any]) -> int | None:
+    """Return a body's Content-Length, or None (chunked, or not a number gunicorn took)."""
+    text = str(environ.get("CONTENT_LENGTH") or "")
+    return int(text) if text.isdigit() else None
+
+
+class TakingTurns:
+    """A request body (`wsgi.input`) that lets the worker's other connections run between reads.
+
+    A greenlet switches only when a read would block, and a body already in the socket never
+    blocks: a 900 kB body went from socket to JSON parser in one stretch while every other
+    connection of the worker waited (docs/PERFORMANCE.md, "Hostile input and a full worker").
+    Here each read after the first yields to gevent's hub first (as between two requests,
+    `take_turns`), and hands out at most BODY_PIECE bytes.
+
+    A body with a Content-Length the app will read (at most `limit`) is taken from gunicorn in
+    one read, then handed out from here: gunicorn's reader copies all it holds on each of its
+    reads, so werkzeug's reads of 64 KiB cost time quadratic in the body's size (measured in
+    process, 900 kB over a loopback socket: 2.1 ms of CPU, 1.1-1.2 ms taken whole). A larger
+    one, or a chunked one, is read as asked.
+    """
+
+    def __init__(self, body: Any, declared: int | None, limit: int) -> None:
+        self._body = body
+        # Bytes taken from gunicorn and not yet handed out, and where the next read starts.
+        self._held, self._at = memoryview(b""), 0
+        self._whole = declared is not None and 0 < declared <= limit
+        self._turn = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)  # `failed`, as gunicorn's body has it
+
+    def _take_turn(self) -> None:
+        if self._turn:
+            take_turns()
+        self._turn = True
+
+    def _fill(self) -> None:
+        """Take the whole declared body from gunicorn, on the first read."""
+        if self._whole:
+            self._whole = False
+            self._held, self._at = memoryview(self._body.read()), 0
+
+    def _handed(self, end: int) -> bytes:
+        data = bytes(self._held[self._at : end])
+        self._at = end
+        return data
+
+    def read(self, size: int | None = None) -> bytes:
+        """Read at most `size` bytes (all that is left without one), after a turn for others."""
+        self._take_turn()
+        self._fill()
+        held = len(self._held) - self._at
+        if size is None or size < 0:
+            data: bytes = self._handed(len(self._held)) + self._body.read()
+            return data
+        if held:
+            return self._handed(self._at + min(size, held, BODY_PIECE))
+        piece: bytes = self._body.read(min(size, BODY_PIECE))
+        return piece
+
+    def readline(self, size: int | None = None) -> bytes:
+        """Read a line, or at most `size` bytes of it, after a turn for others."""
+        self._take_turn()
+        self._fill()
+        limit = len(self._held) if size is None or size < 0 else self._at + size
+        end = min(limit, len(self._held))
+        newline = bytes(self._held[self._at : end]).find(b"\n")
+        line = self._handed(self._at + newline + 1 if newline >= 0 else end)
+        if line.endswith(b"\n") or (size is not None and 0 <= size <= len(line)):
+            return line
+        rest: bytes = self._body.readline(None if size is None or size < 0 else size - len(line))
+        return line + rest
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        """Read every line left."""
+        return list(iter(self.readline, b""))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
 
 
 class _Page:
