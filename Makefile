@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token image-base
+.PHONY: run test test-fast lint typecheck init-db verify-snowflake clean docs-assets lambda-zip bench token image-base
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: $(STAMP) $(CHROMIUM) $(PODMAN)  ## Lint, type-check and run the whole suit
 	$(BIN)/sqlfluff lint sql/
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/pytest
+
+# The tests that start no servers, on both cores (pytest-xdist; each worker has its own
+# tmp folders, emulator files and ports): under a minute (docs/DEVELOPMENT.md).
+test-fast: $(STAMP)  ## Run the fast tier (pytest -m "not slow") on two workers
+	$(BIN)/pytest -m "not slow" -n 2 --dist worksteal -q
 
 # Benchmarks, not tests: figures go to docs/PERFORMANCE.md and build/bench-*.md (~20 minutes).
 bench: $(STAMP)  ## Measure the stack, the pool, Lambda's cold start, faults, slow clients, auth, tracing and hostile input

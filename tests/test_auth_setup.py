@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import click
 import jwt
 import pytest
+from click.testing import CliRunner
+from flask.cli import FlaskGroup, ScriptInfo, run_command
 from issuer import CHALLENGE, ROUTES, bearer
 
 from bench.servers import BIN, ROOT, call, emulator_env, free_port, gunicorn
@@ -87,6 +91,31 @@ def test_development_without_an_issuer_serves_open_and_says_so_first(tmp_path, m
     assert first["message"].startswith("authentication is off: AUTH_ISSUER is empty")
     assert app.test_client().get("/api/v1/users").status_code == 200
     assert "securitySchemes" not in app.test_client().get("/openapi.json").get_json()["components"]
+
+
+OPEN = "authentication is off"
+
+
+def test_a_flask_command_builds_the_open_app_without_the_warning_and_flask_run_with_it(
+    tmp_path, make_app, capsys
+):
+    settings = Settings(emulator_data_dir=str(tmp_path / "cli"), log_level="INFO")
+    # What `flask --app userservice init-db` runs: flask's group builds the app for the command.
+    group = FlaskGroup(create_app=lambda: make_app(settings))
+
+    result = CliRunner().invoke(group, ["init-db"])
+
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        0,
+        "Created the users and idempotency_keys tables (standard, unless they existed) "
+        "and the sequence.",
+    )
+    assert '"logger": "userservice.db.database"' in result.output  # its logs are in the output
+    assert OPEN not in result.output + capsys.readouterr().out
+    # `flask run` serves the app it builds: that one warns (and logs to stdout again).
+    with click.Context(run_command, obj=ScriptInfo()):
+        make_app(dataclasses.replace(settings, emulator_data_dir=str(tmp_path / "run")))
+    assert capsys.readouterr().out.count(OPEN) == 1
 
 
 def dev_env(data_dir: Path, **extra: str) -> dict[str, str]:

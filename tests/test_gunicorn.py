@@ -30,6 +30,9 @@ def test_create_read_delete_over_http_and_data_survives_a_restart(tmp_path):
         "using the embedded Snowflake emulator (fakesnow): one worker, 1000 connections; "
         f"data in {tmp_path}"
     )
+    # Served with AUTH_ISSUER empty, its worker says so (flask commands do not, test_auth_setup).
+    warnings = [line for line in server.output().splitlines() if "authentication is off" in line]
+    assert [json.loads(line)["level"] for line in warnings] == ["WARNING"]
 
     with gunicorn(emulator_env(tmp_path, LOG_LEVEL="INFO"), log, port=port):
         status, _, read = call(port, "GET", f"/api/v1/users/{created['id']}")

@@ -10,6 +10,7 @@ import logging
 
 import click
 from flask import Flask, current_app, has_app_context
+from flask.cli import ScriptInfo, run_command
 
 from ..settings import DEV_ISSUER, Settings
 
@@ -18,10 +19,12 @@ log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    """Build the verifier from the settings, or say loudly that the service is open."""
+    """Build the verifier from the settings, or say loudly that a service to be served is open."""
     settings: Settings = app.config["SETTINGS"]
     app.cli.add_command(dev_token_command)
     if not settings.auth_enabled:
+        if _built_for_a_command():
+            return  # `flask init-db` and the like take no requests: no one to warn about
         log.warning(
             "authentication is off: AUTH_ISSUER is empty, so anyone who reaches the service "
             "may read and change every user (development only; see the README)"
@@ -35,6 +38,19 @@ def init_app(app: Flask) -> None:
         settings.auth_issuer,
         settings.auth_expected_audience,
     )
+
+
+def _built_for_a_command() -> bool:
+    """Whether the `flask` command line builds the app to run one of its commands, not `run`.
+
+    gunicorn (wsgi.py) and Lambda (lambda_handler.py) build it outside any click command;
+    `flask` builds it inside its own group's context (flask.cli.FlaskGroup, which keeps a
+    ScriptInfo there), and `flask run` then serves it.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.find_object(ScriptInfo) is None:
+        return False
+    return ctx.command is not run_command
 
 
 @click.command("dev-token")
