@@ -293,3 +293,15 @@ def test_a_shut_down_connection_wakes_its_waiting_read_with_the_end_not_an_error
 
         assert reading.get(timeout=5) == b""
         assert peer.recv(1) == b""
+
+
+def test_a_chunked_bodys_size_line_is_read_through_parse_chunk_size_and_read_into():
+    # headblock.BoundedChunks replaces the chunked reader and checks each size line it reads.
+    assert parameters(ChunkedReader.parse_chunk_size) == ["self", "unreader", "data"]
+    assert parameters(ChunkedReader.read_into) == ["self", "unreader", "buf"]
+    assert "self.read_into(unreader, buf)" in inspect.getsource(ChunkedReader.parse_chunk_size)
+    assert "self.parse_chunk_size(unreader" in inspect.getsource(ChunkedReader.parse_chunked)
+    assert "self.body = Body(ChunkedReader(self, self.unreader))" in inspect.getsource(
+        Message.set_body_reader
+    )
+    assert headblock.LinearHeadRequest.set_body_reader is not Request.set_body_reader

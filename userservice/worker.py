@@ -121,6 +121,7 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         super().load_wsgi()
         # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
         limit = self.wsgi.config["MAX_CONTENT_LENGTH"]
+        headblock.bound_chunks(limit)
         turns = _taking_turns(self.wsgi.wsgi_app, limit, self.half_sent.received)
         self.wsgi.wsgi_app = _closing(turns)
 
