@@ -221,7 +221,7 @@ def _cells(label: str, number: str, run: load.Run, queued: float) -> tuple[str, 
     )
 
 
-if __name__ == "__main__":  # `python -m bench.stack bound`: figure b alone, printed as Markdown
+if __name__ == "__main__":  # `python -m bench.stack cost|bound`: figure a or b alone, as Markdown
     import tempfile
 
     from bench.install import install
@@ -230,5 +230,7 @@ if __name__ == "__main__":  # `python -m bench.stack bound`: figure b alone, pri
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
         if sys.argv[1:] == ["bound"]:
             print(latency_bound(Path(tmp) / "servers.log").markdown())
+        elif sys.argv[1:] == ["cost"]:
+            print(stack_cost(Path(tmp) / "servers.log")[0].markdown())
         else:
-            sys.exit("usage: python -m bench.stack bound")
+            sys.exit("usage: python -m bench.stack cost|bound")

@@ -148,6 +148,17 @@ def test_addresses_kept_apart_can_both_be_held(kind_client, make_user):
             assert client.delete(f"{USERS}/{user['id']}").status_code == 204
 
 
+def test_a_bare_space_inside_quotes_is_422_and_its_escaped_form_is_one_address(client):
+    refused = client.post(USERS, json={"email": '"a b"@example.com', "name": "A"})
+    created = client.post(USERS, json={"email": '"a\\ b"@example.com', "name": "A"})
+    taken = client.post(USERS, json={"email": '"A\\ B"@EXAMPLE.com', "name": "A"})
+
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == {"email": ["Not a valid email address."]}
+    assert created.status_code == 201
+    assert (taken.status_code, taken.get_json()["code"]) == (409, "EMAIL_TAKEN")
+
+
 def test_an_address_whose_domain_has_no_key_is_422(client):
     response = client.post(USERS, json={"email": "a@☃.com", "name": "A"})
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from . import auth, metrics, tracing
+from . import auth, logs, metrics, tracing
 from .db import RequestFigures
 from .problems import quoted_path
 
@@ -101,7 +103,11 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
         placed: tracing.RequestTrace | None = g.get("trace")
         if placed is not None:  # as logs.RequestContext would add them, in the same order
             line.update(trace_id=placed.trace_id, span_id=placed.span_id)
-        _log_line(line)
+        handler = None if on_lambda else logs.sole_json_handler(access_log, logging.INFO)
+        if handler is None:
+            _log_line(line)
+        else:
+            _write_line(handler, line)
     if settings.metrics_emf:
         metrics.emit_request(
             route, response.status_code, figures, spent.pool_timeouts, cold_start, caller
@@ -118,6 +124,30 @@ def _log_line(fields: dict[str, object]) -> None:
         access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
     )
     access_log.handle(line)
+
+
+def _write_line(handler: logging.StreamHandler[Any], fields: dict[str, object]) -> None:
+    """Write the access line as `handler` would write its record, with no LogRecord.
+
+    Only for the service's own JSON handler when no other handler or filter would see the
+    record (logs.sole_json_handler): its filter adds nothing to this line off Lambda, and
+    its formatter makes the same JSON from the same fields (logs.json_line).
+    """
+    text = logs.json_line(time.time(), "INFO", access_log.name, "request", fields)
+    handler.acquire()
+    try:
+        handler.stream.write(text + handler.terminator)
+        handler.flush()
+    except RecursionError:
+        raise
+    except Exception:  # as StreamHandler.emit reports a failed write
+        handler.handleError(
+            access_log.makeRecord(
+                access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
+            )
+        )
+    finally:
+        handler.release()
 
 
 def publish() -> None:

@@ -10,7 +10,8 @@ knows them.
 
 A quoted local part (RFC 5321's Quoted-string) whose text needs no quotes is the same mailbox
 as that text unquoted: `"ada"@x.io` and `"a\da"@x.io` are `ada@x.io`. One that needs them
-(`"a b"@x.io`) keeps them, its quoted pairs written the one shortest way.
+(`"a@b"@x.io`) keeps them, its quoted pairs written the one shortest way. (The API refuses a
+bare space inside the quotes before it gets here: see docs/API.md, "The same email".)
 """
 
 # ruff: noqa: RUF002  (the docstring names look-alike letters on purpose)

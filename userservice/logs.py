@@ -6,7 +6,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import g, has_request_context, request
 
@@ -47,17 +49,68 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a JSON line."""
-        entry = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": None,
-            **fields(record),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return _encode(entry)
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return json_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            fields(record),
+            exception,
+        )
+
+
+def json_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    extra: Mapping[str, object],
+    exception: str | None = None,
+) -> str:
+    """Return one JSON log line: time, level, logger, message, request ID, then the fields."""
+    entry = {
+        "timestamp": datetime.fromtimestamp(created, UTC).isoformat(),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "request_id": None,
+        **extra,
+    }
+    if exception is not None:
+        entry["exception"] = exception
+    return _encode(entry)
+
+
+def sole_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """Return the handler configure() made, when it is the only one a record would reach.
+
+    That is: the logger and its ancestors up to the first that does not propagate have no
+    other handler and no filter, none is disabled, and the handler writes JSON lines with
+    RequestContext as its only filter. A caller may then write the line itself (access.py),
+    as that handler would, with no LogRecord; anything else (a handler a test or an operator
+    added, the text format) gets records as usual.
+    """
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.disabled or current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or handler.level > level:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or found is not _CONFIGURED.get("handler"):
+        return None
+    if len(found.filters) != 1 or not isinstance(found.filters[0], RequestContext):
+        return None
+    return found  # type: ignore[return-value]
+
+
+_CONFIGURED: dict[str, logging.Handler] = {}
 
 
 class TextFormatter(logging.Formatter):
@@ -81,6 +134,10 @@ def configure(level: str, fmt: str = "json") -> None:
     handler.addFilter(RequestContext())
     logger = logging.getLogger("userservice")
     logger.handlers[:] = [handler]
+    if fmt == "json":  # RequestContext adds nothing to a line that brings its request's fields
+        _CONFIGURED["handler"] = handler
+    else:
+        _CONFIGURED.pop("handler", None)
     logger.setLevel(level)
     logger.propagate = False
     # Neither format writes the thread's or process's name: do not look them up per record

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from . import auth, framing, idempotency, users
+from . import auth, framing, idempotency, represent, users
 from .api import Blueprint
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
@@ -41,8 +41,13 @@ USER_LINKS = {
 }
 
 
-def _represent(user: users.User, **headers: str) -> tuple[users.User, dict[str, str]]:
-    return user, {"ETag": users.etag(user), **headers}
+def _represent(user: users.User, status: int = 200, **headers: str) -> Response:
+    """Answer with the user as UserSchema (each route's documented schema) dumps it, and its ETag.
+
+    Built here (represent.py), not by flask-smorest's dump: a view that returns a Response
+    is only documented by its `@blp.response`.
+    """
+    return represent.user_response(user, status, {"ETag": users.etag(user), **headers})
 
 
 @blp.route("")
@@ -94,7 +99,7 @@ class Users(MethodView):
             user_id=None if claim is None else claim.user_id,
             now=None if claim is None else claim.created_at,
         )
-        return _represent(user, Location=url_for("users.UserById", user_id=user["id"]))
+        return _represent(user, 201, Location=url_for("users.UserById", user_id=user["id"]))
 
 
 @blp.route("/<id:user_id>")
@@ -117,7 +122,7 @@ class UserById(MethodView):
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
     @blp.doc(operationId="replaceUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
-    def put(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
+    def put(self, data: dict[str, str], user_id: int) -> Response:
         """Replace a user's email and name; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
 
@@ -125,7 +130,7 @@ class UserById(MethodView):
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.problems(400, 404, 409, 412, 413, 415, 503)
     @blp.doc(operationId="updateUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
-    def patch(self, data: dict[str, str], user_id: int) -> tuple[users.User, dict[str, str]]:
+    def patch(self, data: dict[str, str], user_id: int) -> Response:
         """Change some of a user's fields; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
 
