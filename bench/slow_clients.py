@@ -8,9 +8,11 @@ connection, while the slow ones stay open; then the slow ones are closed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,32 +62,61 @@ def measure(port: int, count: int) -> dict[str, list[float]]:
 
 
 HALF_SENT = 1010  # past the default GUNICORN_WORKER_CONNECTIONS (1,000)
+# What each held connection sends, by mode: a head never ended, or a body of 1 MB begun.
+HELD = {
+    "full": ("half-sent heads", SLOW_REQUESTS["partial headers"]),
+    "body": (
+        "trickled bodies",
+        b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{",
+    ),
+}
 
 
-def full_worker() -> None:
-    """Time new GETs while HALF_SENT half-sent connections are held: `... slow_clients full`."""
+def full_worker(mode: str = "full") -> None:
+    """Time new GETs while HALF_SENT half-sent connections are held: `... slow_clients full`.
+
+    `... slow_clients body`: each held connection has sent a whole head and the start of a
+    1 MB body instead. Every held connection gets a byte every TRICKLE seconds meanwhile.
+    """
+    kind, data = HELD[mode]
     with tempfile.TemporaryDirectory(prefix="userservice-bench-") as tmp:
         env = servers.emulator_env(Path(tmp) / "data")
         with servers.gunicorn(env, Path(tmp) / "gunicorn.log", probe="/health/ready") as server:
-            held = []
+            held: list[socket.socket] = []
+            stop = threading.Event()
             try:
                 for _ in range(HALF_SENT):
                     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-                    sock.sendall(SLOW_REQUESTS["partial headers"])
+                    sock.sendall(data)
                     held.append(sock)
+                trickler = threading.Thread(target=_trickle, args=(held, stop), daemon=True)
+                trickler.start()
                 ms = []
                 for _ in range(ROUNDS):
                     started = time.monotonic()
-                    assert servers.call(server.port, "GET", "/health")[0] == 200
+                    status = servers.call(server.port, "GET", "/health")[0]
+                    assert status == 200, status
                     ms.append((time.monotonic() - started) * 1000)
             finally:
+                stop.set()
                 for sock in held:
                     sock.close()
     ms.sort()
     print(
-        f"| {HALF_SENT:,} half-sent | `GET /health` | {statistics.median(ms):.1f} | "
+        f"| {HALF_SENT:,} {kind} | `GET /health` | {statistics.median(ms):.1f} | "
         f"{ms[int(len(ms) * 0.95) - 1]:.1f} | {ms[-1]:.1f} |"
     )
+
+
+def _trickle(held: list[socket.socket], stop: threading.Event) -> None:
+    """Send each held connection a byte every TRICKLE seconds: no read of it times out."""
+    while not stop.wait(TRICKLE):
+        for sock in held:
+            with contextlib.suppress(OSError):  # closed by the worker already
+                sock.sendall(b" ")
+
+
+TRICKLE = 2.0  # seconds, under the default READ_TIMEOUT
 
 
 def main() -> None:
@@ -113,4 +144,4 @@ def main() -> None:
 if __name__ == "__main__":
     import sys
 
-    full_worker() if sys.argv[1:] == ["full"] else main()
+    full_worker(sys.argv[1]) if sys.argv[1:2] in (["full"], ["body"]) else main()

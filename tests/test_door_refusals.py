@@ -9,9 +9,17 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
 from flask import Flask
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from gunicorn.http.errors import (
+    InvalidChunkSize,
+    InvalidHeaderName,
+    InvalidHTTPVersion,
+    InvalidRequestLine,
+    LimitRequestLine,
+)
 
 from userservice import door, problems, worker
 
@@ -57,3 +65,17 @@ def test_the_worker_answers_its_own_failure_as_the_apps_500_on_the_socket():
         key: apps[key] for key in ("status", "code", "detail", "title")
     }
     assert body["instance"] == "/"
+
+
+@pytest.mark.parametrize(
+    ("exc", "detail"),
+    [
+        (InvalidHTTPVersion("HTTP/1.x"), "Invalid HTTP version."),
+        (InvalidRequestLine("x"), "Invalid request line."),
+        (InvalidChunkSize(b"x"), "Invalid chunk size."),
+        (LimitRequestLine(9000, 8190), "Limit request line."),
+        (InvalidHeaderName("x"), "Invalid header name."),
+    ],
+)
+def test_a_refusal_says_the_errors_kind_as_a_sentence(exc, detail):
+    assert door.refusal(exc, 400).detail == detail

@@ -13,6 +13,7 @@ import pytest
 from conftest import PROBLEM_KEYS
 
 from bench.servers import call, emulator_env, gunicorn, read_until_closed
+from userservice.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +163,49 @@ OVER_THE_LIMIT = {
 }
 
 
+def assert_one_413_then_close(responses: list[dict], closed: bool) -> None:
+    assert len(responses) == 1, responses
+    assert_problem(responses[0], 413, "PAYLOAD_TOO_LARGE")
+    assert responses[0]["headers"]["Connection"] == "close"
+    assert closed
+
+
+LIMIT = Settings().max_content_length
+# Chunk sizes that already declare more than the limit; what follows is never sent, so the
+# server could only answer 408 after its read timeout if it waited for it.
+DECLARED_OVER_THE_LIMIT = {
+    "one size over the limit": b"%x\r\n{}" % (LIMIT + 1),
+    "sizes adding up over the limit": b"2\r\n{}\r\n%x\r\n{" % (LIMIT - 1),
+    "20,000 hex digits": b"F" * 20000 + b"\r\n{}",
+    "60,000 hex digits, no line end yet": b"1" + b"0" * 59999,
+    "one digit more than the limit has": b"1" + b"0" * len(f"{LIMIT:x}") + b"\r\n{}",
+}
+
+
+@pytest.mark.parametrize("shape", DECLARED_OVER_THE_LIMIT, ids=str)
+def test_chunk_sizes_declaring_more_than_the_limit_are_one_413_at_once(gunicorn_server, shape):
+    port, user = gunicorn_server
+    request = b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + CHUNKED + b"\r\n"
+
+    responses, closed = exchange(port, request + DECLARED_OVER_THE_LIMIT[shape])
+
+    assert_one_413_then_close(responses, closed)
+    unchanged(port, user)
+
+
+def test_a_chunk_size_with_leading_zeros_is_read_as_its_value(gunicorn_server):
+    port, user = gunicorn_server
+    # The fixture's own user again: read whole and parsed, it is a conflict and writes nothing.
+    body = json.dumps({"email": user["email"], "name": user["name"]}).encode()
+    chunked = b"0" * 40 + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    request = b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\n" + JSON + CHUNKED + b"\r\n"
+
+    responses, _ = exchange(port, request + chunked + HEALTH)
+
+    assert [response["status"] for response in responses] == [409, 200]
+    unchanged(port, user)
+
+
 @pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
 @pytest.mark.parametrize("shape", OVER_THE_LIMIT, ids=str)
 def test_a_body_over_the_limit_is_one_413_then_close(gunicorn_server, method, shape):
@@ -171,10 +215,7 @@ def test_a_body_over_the_limit_is_one_413_then_close(gunicorn_server, method, sh
 
     responses, closed = exchange(port, request + b"0\r\n\r\n" + HEALTH)
 
-    assert len(responses) == 1, responses
-    assert_problem(responses[0], 413, "PAYLOAD_TOO_LARGE")
-    assert responses[0]["headers"]["Connection"] == "close"
-    assert closed
+    assert_one_413_then_close(responses, closed)
     unchanged(port, user)
 
 

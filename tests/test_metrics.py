@@ -54,7 +54,20 @@ def test_a_record_is_valid_emf_with_the_request_figures():
     ]
 
 
-@pytest.mark.parametrize(("status", "errors"), [(200, (0, 0)), (422, (1, 0)), (503, (0, 1))])
+@pytest.mark.parametrize(
+    ("status", "errors"),
+    [
+        (200, (0, 0)),
+        (422, (1, 0)),
+        (500, (0, 1)),
+        (502, (0, 1)),
+        (503, (0, 1)),
+        (504, (0, 1)),
+        # Refusals of the client's framing (transfer coding, HTTP version): the client's errors.
+        (501, (1, 0)),
+        (505, (1, 0)),
+    ],
+)
 def test_errors_are_counted_by_class(status, errors):
     entry = metrics.record(environment="staging", route="r", status=status, values={})
 

@@ -8,6 +8,8 @@ import re
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,16 +102,23 @@ def closed_unanswered(sock: socket.socket) -> bool:
     return received == b"" and closed_after is not None
 
 
-def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
+def small_worker(tmp_path: Path, log: Path) -> Any:
+    """Start gunicorn with SLOTS connection slots, logging at INFO to `log`."""
     env = emulator_env(
         tmp_path / "emulator", GUNICORN_WORKER_CONNECTIONS=str(SLOTS), LOG_LEVEL="INFO"
     )
+    return gunicorn(env, log)
+
+
+def keep_alive(port: int) -> list[http.client.HTTPConnection]:
+    """Return KEPT_ALIVE client connections, to be kept alive between requests."""
+    return [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(KEPT_ALIVE)]
+
+
+def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
     log = tmp_path / "gunicorn.log"
-    with gunicorn(env, log) as server:
-        kept = [
-            http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-            for _ in range(KEPT_ALIVE)
-        ]
+    with small_worker(tmp_path, log) as server:
+        kept = keep_alive(server.port)
         half: list[socket.socket] = []
         try:
             for conn in kept:  # complete requests on keep-alive connections, left open
@@ -146,3 +155,61 @@ def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
     )
     closing = "closed the oldest half-sent connection"
     assert log.read_text().count(closing) == 2
+    assert_evictions_logged_quietly(log.read_text())
+
+
+def assert_evictions_logged_quietly(text: str) -> None:
+    """Each eviction is its one info line: no ERROR, no traceback (gevent's cancel_wait_ex)."""
+    assert "Traceback" not in text
+    assert "Socket error processing request" not in text
+    assert "cancel_wait_ex" not in text
+    assert '"level": "ERROR"' not in text
+    assert "[ERROR]" not in text
+
+
+TRICKLED_BODY_HEAD = b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{"
+
+
+def test_a_full_worker_closes_its_oldest_connection_still_sending_a_body(tmp_path):
+    log = tmp_path / "gunicorn.log"
+    with small_worker(tmp_path, log) as server:
+        kept = keep_alive(server.port)
+        trickling: list[socket.socket] = []
+        try:
+            for conn in kept:  # whole requests with bodies on keep-alive connections, left open
+                conn.request("POST", "/nope", body=b"{}", headers={"Content-Length": "2"})
+                response = conn.getresponse()
+                assert response.status == 404
+                response.read()
+            for _ in range(SLOTS - KEPT_ALIVE):  # every other slot: a body never finished
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                sock.sendall(TRICKLED_BODY_HEAD)
+                trickling.append(sock)
+            for sock in trickling:  # a byte more each: every read stays within the timeout
+                sock.sendall(b" ")
+            # The connection that took the last slot made the worker close the oldest one.
+            assert closed_unanswered(trickling[0])
+
+            # A new client is accepted and served; the next oldest trickler made room.
+            assert call(server.port, "GET", "/health")[0] == 200
+            assert closed_unanswered(trickling[1])
+
+            # The keep-alive connections were not dropped.
+            for conn in kept:
+                conn.request("GET", "/health")
+                response = conn.getresponse()
+                assert (response.status, json.loads(response.read())["status"]) == (200, "ok")
+            # The other tricklers are still open: nothing was sent to them.
+            for sock in trickling[2:]:
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    sock.recv(1)
+        finally:
+            for conn in kept:
+                conn.close()
+            for sock in trickling:
+                sock.close()
+
+    text = log.read_text()
+    assert text.count("closed the oldest half-sent connection") == 2
+    assert_evictions_logged_quietly(text)

@@ -9,9 +9,11 @@ gunicorn upgrade moves what the worker reaches past the public API.
 from __future__ import annotations
 
 import inspect
+import socket
 from pathlib import Path
 
 import gevent
+import gevent.socket
 import gunicorn
 import pytest
 from gunicorn import util
@@ -156,11 +158,21 @@ def test_the_gevent_worker_holds_worker_connections_and_serves_each_in_handle():
 
 
 class _Socket:
-    def __init__(self) -> None:
-        self.shut = False
+    """One end of a real connected pair; `shut` tells whether the worker shut it down."""
 
-    def shutdown(self, how: int) -> None:
-        self.shut = True
+    def __init__(self) -> None:
+        self.end, self.peer = socket.socketpair()
+        self.peer.setblocking(False)
+
+    def dup(self) -> socket.socket:
+        return self.end.dup()
+
+    @property
+    def shut(self) -> bool:
+        try:
+            return self.peer.recv(1) == b""
+        except BlockingIOError:
+            return False
 
 
 class _Log:
@@ -176,7 +188,7 @@ def test_the_last_slot_taken_shuts_the_oldest_half_sent_connection_only():
     half_sent = worker.HalfSent(5, log)
     served, first, second, third = _Socket(), _Socket(), _Socket(), _Socket()
     half_sent.opened(served)
-    half_sent.head_complete(served)  # a keep-alive connection that finished a request
+    half_sent.received(served)  # a keep-alive connection that finished a request
     for sock in (first, second, third):
         half_sent.opened(sock)
     assert not any(sock.shut for sock in (served, first, second, third))
@@ -191,7 +203,7 @@ def test_the_last_slot_taken_shuts_the_oldest_half_sent_connection_only():
         False,
     ]
     half_sent.ended(first)  # its greenlet ends: one slot free again
-    half_sent.head_complete(second)
+    half_sent.received(second)
     later = _Socket()
     half_sent.opened(later)  # the fifth slot again: second finished its head, third is next
     assert [sock.shut for sock in (served, second, third, newest, later)] == [
@@ -208,7 +220,7 @@ def test_a_full_worker_with_no_other_half_sent_connection_closes_nothing():
     half_sent = worker.HalfSent(2, _Log())
     served, newest = _Socket(), _Socket()
     half_sent.opened(served)
-    half_sent.head_complete(served)
+    half_sent.received(served)
     half_sent.opened(newest)
 
     assert (served.shut, newest.shut) == (False, False)
@@ -227,3 +239,69 @@ def test_a_full_worker_with_no_other_half_sent_connection_closes_nothing():
 )
 def test_a_bare_lf_is_found_from_start(data: bytes, start: int, bare: bool):
     assert headblock._bare_lf(bytearray(data), start) is bare
+
+
+def test_a_connection_is_half_sent_again_while_its_body_is_unread():
+    log = _Log()
+    half_sent = worker.HalfSent(3, log)
+    kept, posting = _Socket(), _Socket()
+    for sock in (kept, posting):
+        half_sent.opened(sock)
+        half_sent.received(sock)  # both sent a whole head
+    half_sent.receiving(posting)  # posting's next request has a body still to come
+
+    newest = _Socket()
+    half_sent.opened(newest)  # the last slot
+
+    assert [sock.shut for sock in (kept, posting, newest)] == [False, True, False]
+    assert log.lines == ["closed the oldest half-sent connection: all 3 slots in use"]
+
+
+def test_a_body_read_whole_takes_its_connection_out_of_the_half_sent_ones():
+    half_sent = worker.HalfSent(2, _Log())
+    posting = _Socket()
+    half_sent.opened(posting)
+    body = worker.TakingTurns(_Body(b"{}"), None, 100, lambda: half_sent.received(posting))
+    assert body.read(10) == b"{}"
+    assert posting in half_sent.waiting  # not yet known to be whole
+    assert body.read(10) == b""
+
+    newest = _Socket()
+    half_sent.opened(newest)
+
+    assert (posting.shut, newest.shut) == (False, False)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int | None = None) -> bytes:
+        size = len(self.data) if size is None else size
+        piece, self.data = self.data[:size], self.data[size:]
+        return piece
+
+
+def test_a_shut_down_connection_wakes_its_waiting_read_with_the_end_not_an_error():
+    # gevent's own shutdown wakes the read with cancel_wait_ex (EBADF), which gunicorn logs
+    # as "Socket error processing request." with a traceback.
+    end, peer = gevent.socket.socketpair()
+    with end, peer:
+        reading = gevent.spawn(end.recv, 10)
+        gevent.sleep(0)  # the read is waiting
+        worker._shut_down(end)
+
+        assert reading.get(timeout=5) == b""
+        assert peer.recv(1) == b""
+
+
+def test_a_chunked_bodys_size_line_is_read_through_parse_chunk_size_and_read_into():
+    # headblock.BoundedChunks replaces the chunked reader and checks each size line it reads.
+    assert parameters(ChunkedReader.parse_chunk_size) == ["self", "unreader", "data"]
+    assert parameters(ChunkedReader.read_into) == ["self", "unreader", "buf"]
+    assert "self.read_into(unreader, buf)" in inspect.getsource(ChunkedReader.parse_chunk_size)
+    assert "self.parse_chunk_size(unreader" in inspect.getsource(ChunkedReader.parse_chunked)
+    assert "self.body = Body(ChunkedReader(self, self.unreader))" in inspect.getsource(
+        Message.set_body_reader
+    )
+    assert headblock.LinearHeadRequest.set_body_reader is not Request.set_body_reader

@@ -37,7 +37,8 @@ _REQUEST_LINES = re.compile(
     r"(Invalid request from ip=\S+|Error handling request|Ignored premature client "
     r"disconnection\.|Closing connection\.)"
 )
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# The words of an error's class name: capitalised words, and acronyms kept whole (HTTP).
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|\d+")
 
 
 def refuses_version(req: Any) -> bool:
@@ -69,8 +70,14 @@ def refusal(exc: BaseException, status: int) -> Refusal:
     name = HTTP_CODES.get(status, HTTPStatus(status).name)
     if status == 505:
         return Refusal(status, name, UNSUPPORTED_VERSION)
-    words = _CAMEL.sub(" ", type(exc).__name__).lower()
-    return Refusal(status, name, f"{words[:1].upper()}{words[1:]}.")
+    return Refusal(status, name, _sentence(type(exc).__name__))
+
+
+def _sentence(class_name: str) -> str:
+    """Say an error's class name as a sentence: InvalidHTTPVersion, "Invalid HTTP version."."""
+    words = [w if w.isupper() and len(w) > 1 else w.lower() for w in _WORDS.findall(class_name)]
+    text = " ".join(words)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def safe_path(req: Any) -> str:

@@ -11,9 +11,16 @@ field may fill it: an over-long token then reaches the app, which answers 401 IN
 A block over the limit is 431, or 401 INVALID_TOKEN with its challenge when what overflowed
 it is the Authorization header.
 
+A chunked body is refused with 413 as soon as its chunk sizes declare more than
+MAX_CONTENT_LENGTH in all (BoundedChunks), rather than after waiting for bytes the service
+would refuse anyway; a size line with more hex digits than the limit has is refused as soon
+as they arrive, without reading or converting the rest of it.
+
 gunicorn internals used here (pinned: gunicorn==27.0.1; tests/test_worker.py fails if they
 change): `RequestParser.mesg_class` (the request class each parser builds), and
-`Request.read_into` and `Request.max_buffer_headers`, which its parser of the head uses.
+`Request.read_into` and `Request.max_buffer_headers`, which its parser of the head uses;
+`Request.set_body_reader`, `Body(reader)`, and `ChunkedReader.parse_chunk_size` and
+`read_into`, which read a chunk's size line.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import re
 from typing import Any
 
 import gevent
+from gunicorn.http.body import Body, ChunkedReader
 from gunicorn.http.errors import LimitRequestHeaders, NoMoreData
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
 # The head (request line, headers and the blank line after them) in bytes; a load balancer's
 # own limit is of this size (an AWS Application Load Balancer takes 64 KB of headers). Set as
@@ -41,10 +50,18 @@ class TokenTooLarge(LimitRequestHeaders):  # type: ignore[misc]
 class LinearHeadRequest(Request):  # type: ignore[misc]
     """gunicorn's request, whose header block is read with one scan of each byte."""
 
+    body: Any  # gunicorn's Body, set by set_body_reader
+
     def parse(self, unreader: Any) -> Any:
         """Bound the header block (and a chunked body's trailers) by HEADER_BLOCK_LIMIT."""
         self.max_buffer_headers = HEADER_BLOCK_LIMIT
         return super().parse(unreader)
+
+    def set_body_reader(self) -> None:
+        """Read a chunked body through BoundedChunks."""
+        super().set_body_reader()
+        if isinstance(self.body.reader, ChunkedReader):
+            self.body = Body(BoundedChunks(self, self.unreader))
 
     def read_into(self, unreader: Any, buf: bytearray, stop: bool = False) -> None:
         """Read until the block ends, a bare LF shows (gunicorn refuses it), or the limit."""
@@ -86,6 +103,64 @@ def _overflow(buf: bytearray) -> LimitRequestHeaders:
     return LimitRequestHeaders(f"header block over {HEADER_BLOCK_LIMIT} bytes")
 
 
+class ChunksTooLarge(RequestEntityTooLarge):
+    """A chunked body whose chunk sizes declare more than MAX_CONTENT_LENGTH: 413 at once."""
+
+
+class BoundedChunks(ChunkedReader):  # type: ignore[misc]
+    """gunicorn's chunked body reader, refusing sizes that declare more than `limit` in all."""
+
+    limit: int | None = None  # MAX_CONTENT_LENGTH, set by bound_chunks
+
+    def __init__(self, req: Any, unreader: Any) -> None:
+        super().__init__(req, unreader)
+        self.declared = 0  # bytes the chunk sizes read so far declare
+        self._sizing = False  # True while a chunk's size line is read
+
+    def parse_chunk_size(self, unreader: Any, data: bytes | None = None) -> Any:
+        """Read a chunk's size line; refuse it once the sizes declare more than the limit."""
+        if data:
+            self._refuse_long_size(data)
+        self._sizing = True
+        try:
+            size, rest = super().parse_chunk_size(unreader, data)
+        finally:
+            self._sizing = False
+        self.declared += size
+        if self.limit is not None and self.declared > self.limit:
+            raise ChunksTooLarge()
+        return size, rest
+
+    def read_into(self, unreader: Any, buf: bytearray) -> None:
+        """Read more of a size line (or trailers); refuse a size with too many digits."""
+        super().read_into(unreader, buf)
+        if self._sizing:
+            self._refuse_long_size(buf)
+
+    def _refuse_long_size(self, line: bytes | bytearray) -> None:
+        """Refuse a size line whose hex size, leading zeros aside, is longer than the limit's.
+
+        Only the zeros and one digit more than the limit has are looked at.
+        """
+        if self.limit is None:
+            return
+        digits = len(f"{self.limit:x}")
+        found = _HEX_SIZE.match(line)
+        zeros = found.end() if found is not None else 0
+        significant = _HEX_DIGITS.match(line, zeros, zeros + digits + 1)
+        if significant is not None and significant.end() - zeros > digits:
+            raise ChunksTooLarge()
+
+
+_HEX_SIZE = re.compile(rb"0*")
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+
+
 def install() -> None:
     """Make gunicorn's request parsers build LinearHeadRequest (the worker calls it once)."""
     RequestParser.mesg_class = LinearHeadRequest
+
+
+def bound_chunks(limit: int) -> None:
+    """Refuse chunked bodies that declare more than `limit` bytes (MAX_CONTENT_LENGTH)."""
+    BoundedChunks.limit = limit

@@ -32,6 +32,10 @@ METRICS = {
     "PoolTimeouts": "Count",
     "ColdStart": "Count",
 }
+# 5xx answers that refuse the client's framing, not server faults: a transfer coding (501) or
+# an HTTP version (505) the service does not speak. Counted with Errors4xx, as the client's
+# errors, so that Errors5xx (the server-errors alarm) counts only the server's own faults.
+CLIENT_REFUSALS = frozenset({501, 505})
 # Per route and per service; the environment sets the metric namespace apart.
 DIMENSIONS = [["Service", "Environment", "Route"], ["Service", "Environment"]]
 
@@ -55,8 +59,8 @@ def record(
         raise ValueError(f"unknown metrics: {', '.join(sorted(unknown))}")
     figures = {
         "Requests": 1,
-        "Errors4xx": int(400 <= status < 500),
-        "Errors5xx": int(status >= 500),
+        "Errors4xx": int(400 <= status < 500 or status in CLIENT_REFUSALS),
+        "Errors5xx": int(status >= 500 and status not in CLIENT_REFUSALS),
         **values,
     }
     return {

@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -100,10 +100,20 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
             self.half_sent.ended(client)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
-        """Serve one request of a connection, then let the other connections take a turn."""
-        self.half_sent.head_complete(sock)
-        _at_the_door(req, sock)
-        super().handle_request(listener_name, req, sock, addr)
+        """Serve one request of a connection, then let the other connections take a turn.
+
+        The connection stays half-sent while the request's body is unread (TakingTurns
+        reports when it is read whole) and, at the latest, until the request is answered.
+        """
+        if _has_body(req):
+            self.half_sent.receiving(sock)
+        else:
+            self.half_sent.received(sock)
+        try:
+            _at_the_door(req, sock)
+            super().handle_request(listener_name, req, sock, addr)
+        finally:
+            self.half_sent.received(sock)
         take_turns()
 
     def load_wsgi(self) -> None:
@@ -111,7 +121,9 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         super().load_wsgi()
         # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
         limit = self.wsgi.config["MAX_CONTENT_LENGTH"]
-        self.wsgi.wsgi_app = _closing(_taking_turns(self.wsgi.wsgi_app, limit))
+        headblock.bound_chunks(limit)
+        turns = _taking_turns(self.wsgi.wsgi_app, limit, self.half_sent.received)
+        self.wsgi.wsgi_app = _closing(turns)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
@@ -147,18 +159,20 @@ class HalfSent:
     """Close the oldest half-sent connection when the worker's last connection slot is taken.
 
     gevent's pool holds `worker_connections` connections and accepts no more while it is
-    full, so clients that open connections and never finish a request head (slowloris) would
-    keep every later client waiting in the listen backlog, until the read timeout frees a slot.
-    Here a connection is half-sent from its accept until its first request head is complete;
-    when a connection takes the last slot, the half-sent connection opened longest ago (never
-    the new one) is shut down, so the pool frees a slot for the next client to be accepted.
-    Connections that completed a request (keep-alive ones included) are never closed here.
+    full, so clients that open connections and never finish a request (slowloris: a head
+    never ended, or a body trickled a byte at a time, each read within the read timeout)
+    would keep every later client waiting in the listen backlog. Here a connection is
+    half-sent while it is still sending a request: from its accept until its first request
+    head is complete, and again while a request's body is unread. When a connection takes the
+    last slot, the connection that became half-sent longest ago (never the new one) is shut
+    down, so the pool frees a slot for the next client to be accepted. Connections that sent
+    a whole request and wait (keep-alive ones included) are never closed here.
     """
 
     def __init__(self, slots: int, log: Any) -> None:
         self.slots, self.log = slots, log
         self.open = 0
-        # Insertion-ordered: the first key is the half-sent connection accepted longest ago.
+        # Insertion-ordered: the first key is the connection half-sent longest ago.
         self.waiting: dict[Any, None] = {}
 
     def opened(self, client: Any) -> None:
@@ -172,19 +186,43 @@ class HalfSent:
                 self.log.info(
                     "closed the oldest half-sent connection: all %d slots in use", self.slots
                 )
-                # Its greenlet's read then returns b"": gunicorn ends it quietly and the pool
-                # frees the slot. OSError: the peer is already gone.
-                with contextlib.suppress(OSError):
-                    oldest.shutdown(socket.SHUT_RDWR)
+                _shut_down(oldest)
 
-    def head_complete(self, client: Any) -> None:
-        """Take a connection whose request head arrived whole out of the half-sent ones."""
+    def receiving(self, client: Any) -> None:
+        """Count a connection whose request body is still to come as half-sent again."""
+        self.waiting[client] = None
+
+    def received(self, client: Any) -> None:
+        """Take a connection whose request (head, or head and body) arrived whole out."""
         self.waiting.pop(client, None)
 
     def ended(self, client: Any) -> None:
         """Forget a connection whose greenlet ends."""
         self.open -= 1
         self.waiting.pop(client, None)
+
+
+def _shut_down(client: Any) -> None:
+    """Shut a connection down so that its greenlet's next read simply finds it ended.
+
+    gevent's own `shutdown` also wakes the greenlet waiting on the socket with an error
+    (`cancel_wait_ex`, "File descriptor was closed in another greenlet"), which gunicorn logs
+    as an ERROR with its traceback: one per eviction, log lines a slow client could multiply.
+    Shut down through a duplicate of the socket (the same connection), the waiting read
+    returns b"" instead: gunicorn ends a half-sent head quietly, and a half-read body is
+    short, which the app refuses as incomplete (its answer then cannot be sent).
+    """
+    # OSError: the peer is already gone.
+    with contextlib.suppress(OSError), client.dup() as twin:
+        twin.shutdown(socket.SHUT_RDWR)
+
+
+def _has_body(req: Any) -> bool:
+    """Tell whether a request's head announces a body (a Content-Length but 0, or chunked)."""
+    for name, value in req.headers:
+        if name == "TRANSFER-ENCODING" or (name == "CONTENT-LENGTH" and value.strip() != "0"):
+            return True
+    return False
 
 
 def _at_the_door(req: Any, sock: Any) -> None:
@@ -229,11 +267,17 @@ def _closing(app: Any) -> Any:
     return serve
 
 
-def _taking_turns(app: Any, limit: int) -> Any:
-    """Hand the app its request body through TakingTurns (`limit`: MAX_CONTENT_LENGTH)."""
+def _taking_turns(app: Any, limit: int, received: Callable[[Any], None]) -> Any:
+    """Hand the app its request body through TakingTurns (`limit`: MAX_CONTENT_LENGTH).
+
+    `received` is called with the connection's socket once the body is read whole.
+    """
 
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
-        environ["wsgi.input"] = TakingTurns(environ["wsgi.input"], _declared(environ), limit)
+        sock = environ.get("gunicorn.socket")
+        environ["wsgi.input"] = TakingTurns(
+            environ["wsgi.input"], _declared(environ), limit, lambda: received(sock)
+        )
         return app(environ, start_response)
 
     return serve
@@ -261,8 +305,11 @@ class TakingTurns:
     one, or a chunked one, is read as asked.
     """
 
-    def __init__(self, body: Any, declared: int | None, limit: int) -> None:
-        self._body = body
+    def __init__(
+        self, body: Any, declared: int | None, limit: int, done: Callable[[], None] | None = None
+    ) -> None:
+        # Called once the body is read whole (HalfSent.received for its connection).
+        self._body, self._done = body, done
         # Bytes taken from gunicorn and not yet handed out, and where the next read starts.
         self._held, self._at = memoryview(b""), 0
         self._whole = declared is not None and 0 < declared <= limit
@@ -281,6 +328,14 @@ class TakingTurns:
         if self._whole:
             self._whole = False
             self._held, self._at = memoryview(self._body.read()), 0
+            self._read_whole()
+
+    def _read_whole(self, last: bytes = b"") -> bytes:
+        """Report the body read whole (once), and return `last`, the read's own bytes."""
+        if self._done is not None:
+            self._done()
+            self._done = None
+        return last
 
     def _handed(self, end: int) -> bytes:
         data = bytes(self._held[self._at : end])
@@ -294,11 +349,11 @@ class TakingTurns:
         held = len(self._held) - self._at
         if size is None or size < 0:
             data: bytes = self._handed(len(self._held)) + self._body.read()
-            return data
+            return self._read_whole(data)
         if held:
             return self._handed(self._at + min(size, held, BODY_PIECE))
         piece: bytes = self._body.read(min(size, BODY_PIECE))
-        return piece
+        return piece if piece or size == 0 else self._read_whole()
 
     def readline(self, size: int | None = None) -> bytes:
         """Read a line, or at most `size` bytes of it, after a turn for others."""
@@ -311,7 +366,7 @@ class TakingTurns:
         if line.endswith(b"\n") or (size is not None and 0 <= size <= len(line)):
             return line
         rest: bytes = self._body.readline(None if size is None or size < 0 else size - len(line))
-        return line + rest
+        return line + rest if line or rest or size == 0 else self._read_whole()
 
     def readlines(self, hint: int | None = None) -> list[bytes]:
         """Read every line left."""
