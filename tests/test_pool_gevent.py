@@ -55,6 +55,24 @@ print(type(attempt.done) is threading.Event, type(probe.done) is threading.Event
     assert out == ["True", "True", "True", "True"]
 
 
+def test_the_pools_events_wait_cooperatively_and_are_woken_by_a_greenlet():
+    # A thread's Event would block the hub in wait(): `other` would not run meanwhile.
+    out = run_patched("""
+ran = []
+def other():
+    for _ in range(3):
+        ran.append(1)
+        gevent.sleep(0.01)
+gevent.spawn(other)
+waited = pool_module._Attempt().done.wait(0.2)
+later = pool_module._Probe()
+gevent.spawn_later(0.01, later.done.set)
+print(waited, len(ran), later.done.wait(1))
+""")
+
+    assert out == ["False", "3", "True"]
+
+
 def test_a_checkin_with_no_one_waiting_does_not_switch_greenlets():
     # Condition.notify_all() checks ownership with a failed acquire(False), which gevent
     # answers with sleep(0): a switch to every runnable greenlet with the pool's lock held.
