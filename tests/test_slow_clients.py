@@ -115,6 +115,17 @@ def keep_alive(port: int) -> list[http.client.HTTPConnection]:
     return [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(KEPT_ALIVE)]
 
 
+def fill_the_other_slots(port: int, start: bytes, opened: list[socket.socket]) -> None:
+    """Take every slot the keep-alive connections left, each connection sending only `start`.
+
+    The sockets go into `opened` as they are made, so the caller closes them whatever fails.
+    """
+    for _ in range(SLOTS - KEPT_ALIVE):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        opened.append(sock)
+        sock.sendall(start)
+
+
 def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
     log = tmp_path / "gunicorn.log"
     with small_worker(tmp_path, log) as server:
@@ -125,10 +136,7 @@ def test_a_full_worker_closes_its_oldest_half_sent_connections_first(tmp_path):
                 conn.request("GET", "/health")
                 response = conn.getresponse()
                 assert (response.status, json.loads(response.read())["status"]) == (200, "ok")
-            for _ in range(SLOTS - KEPT_ALIVE):  # every other slot: a head never finished
-                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-                sock.sendall(HALF_SENT_HEAD)
-                half.append(sock)
+            fill_the_other_slots(server.port, HALF_SENT_HEAD, half)  # heads never finished
             # The connection that took the last slot made the worker close the oldest one.
             assert closed_unanswered(half[0])
 
@@ -181,10 +189,7 @@ def test_a_full_worker_closes_its_oldest_connection_still_sending_a_body(tmp_pat
                 response = conn.getresponse()
                 assert response.status == 404
                 response.read()
-            for _ in range(SLOTS - KEPT_ALIVE):  # every other slot: a body never finished
-                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-                sock.sendall(TRICKLED_BODY_HEAD)
-                trickling.append(sock)
+            fill_the_other_slots(server.port, TRICKLED_BODY_HEAD, trickling)  # bodies unfinished
             for sock in trickling:  # a byte more each: every read stays within the timeout
                 sock.sendall(b" ")
             # The connection that took the last slot made the worker close the oldest one.

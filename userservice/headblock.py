@@ -145,14 +145,14 @@ class BoundedChunks(ChunkedReader):  # type: ignore[misc]
         if self.limit is None:
             return
         digits = len(f"{self.limit:x}")
-        found = _HEX_SIZE.match(line)
+        found = _LEADING_ZEROS.match(line)
         zeros = found.end() if found is not None else 0
         significant = _HEX_DIGITS.match(line, zeros, zeros + digits + 1)
         if significant is not None and significant.end() - zeros > digits:
             raise ChunksTooLarge()
 
 
-_HEX_SIZE = re.compile(rb"0*")
+_LEADING_ZEROS = re.compile(rb"0*")
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
 
 

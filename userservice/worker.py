@@ -328,9 +328,9 @@ class TakingTurns:
         if self._whole:
             self._whole = False
             self._held, self._at = memoryview(self._body.read()), 0
-            self._read_whole()
+            self._finished()
 
-    def _read_whole(self, last: bytes = b"") -> bytes:
+    def _finished(self, last: bytes = b"") -> bytes:
         """Report the body read whole (once), and return `last`, the read's own bytes."""
         if self._done is not None:
             self._done()
@@ -349,11 +349,11 @@ class TakingTurns:
         held = len(self._held) - self._at
         if size is None or size < 0:
             data: bytes = self._handed(len(self._held)) + self._body.read()
-            return self._read_whole(data)
+            return self._finished(data)
         if held:
             return self._handed(self._at + min(size, held, BODY_PIECE))
         piece: bytes = self._body.read(min(size, BODY_PIECE))
-        return piece if piece or size == 0 else self._read_whole()
+        return piece if piece or size == 0 else self._finished()
 
     def readline(self, size: int | None = None) -> bytes:
         """Read a line, or at most `size` bytes of it, after a turn for others."""
@@ -366,7 +366,7 @@ class TakingTurns:
         if line.endswith(b"\n") or (size is not None and 0 <= size <= len(line)):
             return line
         rest: bytes = self._body.readline(None if size is None or size < 0 else size - len(line))
-        return line + rest if line or rest or size == 0 else self._read_whole()
+        return line + rest if line or rest or size == 0 else self._finished()
 
     def readlines(self, hint: int | None = None) -> list[bytes]:
         """Read every line left."""
