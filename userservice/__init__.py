@@ -12,15 +12,12 @@ from . import (
     api,
     auth,
     cli,
-    cors,
     db,
-    framing,
     health,
     hooks,
     logs,
     paths,
     problems,
-    tracing,
     views,
 )
 from .settings import Settings
@@ -75,10 +72,7 @@ def create_app(settings: Settings | None = None, connect: Callable[[], Any] | No
     paths.init_app(app, smorest)
     smorest.register_blueprint(views.blp)
     smorest.register_blueprint(health.blp)
-    tracing.init_app(app)  # first of the request hooks: every later log line has the trace
-    hooks.init_app(app)
-    framing.init_app(app)
-    cors.init_app(app)
+    hooks.init_app(app)  # the first request hooks: every later log line has the trace
     problems.init_app(app)
     if settings.use_emulator:
         with app.app_context():

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g
 
 from . import auth, logs, metrics, tracing
 from .db import RequestFigures
 from .problems import quoted_path
+from .proxies import unproxied
 
 EXTENSION_KEY = "userservice.access"
 access_log = logging.getLogger("userservice.access")
@@ -50,18 +52,28 @@ class ColdStart:
     """Answer True once per process: for the first request this app serves."""
 
     def __init__(self) -> None:
-        self._first = threading.Lock()
+        # next() on a count is one step under the GIL: two threads never both draw 0. A lock
+        # would do as well, at the price of a lock per request (a Python one under gevent).
+        self._served = itertools.count()
 
     def take(self) -> bool:
         """Tell whether this is the first request, and make the next one not."""
-        return self._first.acquire(blocking=False)
+        return next(self._served) == 0
 
 
-def record(response: Response, request_id: str, elapsed: float, spent: RequestFigures) -> None:
+def record(
+    response: Response,
+    served: Request,
+    state: Any,
+    request_id: str,
+    elapsed: float,
+    spent: RequestFigures,
+) -> None:
     """Log the access line of a finished request and emit its metrics.
 
-    A request whose invocation the deadline already answered gets a warning instead: one
-    access line and one metrics record per request.
+    `served` and `state` are the request and its `g`, taken from their proxies once
+    (proxies.py). A request whose invocation the deadline already answered gets a warning
+    instead: one access line and one metrics record per request.
     """
     handoff = HANDOFF.get()
     if handoff is not None and not handoff.record():
@@ -70,13 +82,14 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
             extra={"request_id": request_id, "status": response.status_code},
         )
         return
-    settings = current_app.config["SETTINGS"]
-    on_lambda = "lambda.context" in request.environ
+    app = unproxied(current_app)
+    settings = app.config["SETTINGS"]
+    on_lambda = "lambda.context" in served.environ
     logged = access_log.isEnabledFor(logging.INFO)
     # Work done only for a reader: skipped when the access line is off and no metrics are sent.
     if not (on_lambda or settings.metrics_emf or logged):
         return
-    method, rule = request.method, request.url_rule
+    method, rule = served.method, served.url_rule
     route = f"{method} {rule.rule if rule else 'UNMATCHED'}"
     figures = {
         "duration_ms": round(elapsed * 1000, 2),
@@ -84,23 +97,23 @@ def record(response: Response, request_id: str, elapsed: float, spent: RequestFi
         "db_statements": spent.statements,
         "pool_wait_ms": round(spent.pool_wait * 1000, 2),
     }
-    cold_start = current_app.extensions[EXTENSION_KEY].take()
-    caller = auth.caller_fields()
+    cold_start = app.extensions[EXTENSION_KEY].take()
+    caller = auth.caller_fields(state)
     if logged:
         line = {
             "request_id": request_id,
             "method": method,
             "route": route,
-            "path": quoted_path(request.path),
+            "path": quoted_path(served.path),
             "status": response.status_code,
             **caller,
             **figures,
         }
-        if g.get("idempotent_replay"):
+        if state.get("idempotent_replay"):
             line["idempotent_replay"] = True
         if on_lambda:
             line.update(cold_start=cold_start, xray_trace_id=tracing.xray_root())
-        placed: tracing.RequestTrace | None = g.get("trace")
+        placed: tracing.RequestTrace | None = state.get("trace")
         if placed is not None:  # as logs.RequestContext would add them, in the same order
             line.update(trace_id=placed.trace_id, span_id=placed.span_id)
         handler = None if on_lambda else logs.sole_json_handler(access_log, logging.INFO)
@@ -137,7 +150,7 @@ def _write_line(handler: logging.StreamHandler[Any], fields: dict[str, object]) 
     handler.acquire()
     try:
         handler.stream.write(text + handler.terminator)
-        handler.flush()
+        handler.stream.flush()  # as handler.flush() would, without taking its lock again
     except RecursionError:
         raise
     except Exception:  # as StreamHandler.emit reports a failed write

@@ -9,7 +9,9 @@ the connection after the answer (must_close).
 
 from __future__ import annotations
 
-from flask import Flask, request
+from collections.abc import Mapping
+
+from flask import request
 from werkzeug.exceptions import (
     ClientDisconnected,
     HTTPException,
@@ -31,16 +33,25 @@ def must_close(environ: dict[str, object]) -> bool:
     """Tell the server whether to close the connection after this request's answer."""
     if environ.get(CLOSE_AFTER):
         return True
-    has_body = str(environ.get("CONTENT_LENGTH") or "0") != "0" or bool(
+    return declares_body(environ) and not environ.get(BODY_READ)
+
+
+def declares_body(environ: Mapping[str, object]) -> bool:
+    """Tell whether a request says a body follows: a Content-Length but 0, or a transfer coding.
+
+    One that says none has none (RFC 9112, section 6.3): there is nothing on the connection
+    to read.
+    """
+    return str(environ.get("CONTENT_LENGTH") or "0") != "0" or bool(
         environ.get("HTTP_TRANSFER_ENCODING")
     )
-    return has_body and not environ.get(BODY_READ)
 
 
 def waits_for_continue() -> bool:
     """Tell whether the client waits for `100 Continue` before it sends the body."""
-    expect = request.headers.get("Expect", "").strip().lower()
-    return expect == "100-continue" and request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+    environ = request.environ  # the WSGI names: cheaper than request.headers, per request
+    expect = str(environ.get("HTTP_EXPECT", "")).strip().lower()
+    return expect == "100-continue" and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
 
 
 def check_request_line() -> None:
@@ -71,7 +82,13 @@ def read_body() -> None:
 
 def read_now() -> None:
     """Read the whole body now, once (the users routes call it after the token check)."""
-    if request.environ.get(BODY_READ):
+    environ = request.environ
+    if environ.get(BODY_READ):
+        return
+    if not declares_body(environ):
+        # Nothing to read, so nothing for werkzeug to wrap in a stream and drain.
+        environ[BODY_READ] = True
+        _refuse_codings(environ)
         return
     try:
         data = request.get_data(cache=True)
@@ -90,8 +107,8 @@ def read_now() -> None:
     _refuse_incomplete(len(data))
     if data:  # an empty body is within every limit
         _refuse_oversized_stream(len(data))
-    request.environ[BODY_READ] = True
-    _refuse_codings()
+    environ[BODY_READ] = True
+    _refuse_codings(environ)
 
 
 def _refuse_incomplete(size: int) -> None:
@@ -121,22 +138,16 @@ def _refuse_oversized_stream(size: int) -> None:
         raise RequestEntityTooLarge()
 
 
-def _refuse_codings() -> None:
+def _refuse_codings(environ: Mapping[str, object]) -> None:
     """Refuse a body the service would misread: compressed, in transfer or as content.
 
     gunicorn undoes `chunked` and nothing else, so `gzip, chunked` would reach the app still
     compressed and be taken for plain JSON. Checked once the body is read, so nothing is
     left on the connection.
     """
-    environ = request.environ  # the WSGI names: cheaper than request.headers, per request
+    # The WSGI names: cheaper than request.headers, per request.
     transfer = str(environ.get("HTTP_TRANSFER_ENCODING", ""))
     if any(c.strip().lower() not in ("", "chunked") for c in transfer.split(",")):
         raise NotImplementedCoding("The only transfer coding the service reads is chunked.")
     if str(environ.get("HTTP_CONTENT_ENCODING", "identity")).strip().lower() != "identity":
         raise UnsupportedMediaType("Send the body without a Content-Encoding.")
-
-
-def init_app(app: Flask) -> None:
-    """Check every request before its view (register after the request-ID hook)."""
-    app.before_request(read_body)
-    app.before_request(check_request_line)

@@ -1,4 +1,12 @@
-"""Give every request an ID and a timer, and every response the standard headers."""
+"""The frame of every request: one hook before its view, one after, each step in its order.
+
+Before: the trace (first, so that every later log line has it), the request ID and timer, the
+body read whole and the request line checked (framing.py), a CORS preflight answered. After:
+the CORS headers, the ID, timing and security headers and the access line, then the trace's
+header and span. One hook pair, not one hook per step: Flask dispatches each hook it holds
+through its own loop and `ensure_sync`, and each step would look up the request again
+(docs/PERFORMANCE.md, figure a).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,33 @@ import time
 
 from flask import Flask, Response, g, request
 
-from . import access
+from . import access, cors, framing, tracing
 from .db import REQUEST_ID, RequestFigures
+from .proxies import unproxied
+
+
+def before() -> Response | None:
+    """Place the request in its trace, then open it; a preflight's answer ends the steps."""
+    tracing.start()
+    return open_request()
+
+
+def open_request() -> Response | None:
+    """Start the ID and timer, read the body, check the request line, answer a preflight."""
+    start_request()
+    framing.read_body()
+    framing.check_request_line()
+    return cors.preflight()
+
+
+def close_request(response: Response) -> Response:
+    """Add the CORS headers, then the ID, timing and security headers and the access line."""
+    return finish_request(cors.add_headers(response))
+
+
+def after(response: Response) -> Response:
+    """Close the request, then give the answer its trace and end the span."""
+    return tracing.finish(close_request(response))
 
 
 def start_request() -> None:
@@ -22,9 +55,10 @@ def start_request() -> None:
     if not REQUEST_ID.fullmatch(given):
         event = environ.get("lambda.event") or {}
         given = str((event.get("requestContext") or {}).get("requestId", ""))
-    g.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
-    g.started = time.perf_counter()
-    g.figures = RequestFigures()
+    state = unproxied(g)
+    state.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
+    state.started = time.perf_counter()
+    state.figures = RequestFigures()
     access.publish()
 
 
@@ -48,16 +82,20 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 def finish_request(response: Response) -> Response:
     """Add the ID, timing and security headers; then log and measure the request."""
     now = time.perf_counter()
-    elapsed = now - g.get("started", now)
-    # Absent when an earlier before_request hook answered first.
-    spent: RequestFigures = g.get("figures") or RequestFigures()
-    request_id = g.get("request_id") or new_request_id()
-    _add_headers(response, request_id, elapsed, spent.db_seconds)
-    access.record(response, request_id, elapsed, spent)
+    state = unproxied(g)
+    elapsed = now - state.get("started", now)
+    # Absent when an earlier step failed before start_request.
+    spent: RequestFigures = state.get("figures") or RequestFigures()
+    request_id = state.get("request_id") or new_request_id()
+    served = unproxied(request)
+    _add_headers(response, served.path, request_id, elapsed, spent.db_seconds)
+    access.record(response, served, state, request_id, elapsed, spent)
     return response
 
 
-def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds: float) -> None:
+def _add_headers(
+    response: Response, path: str, request_id: str, elapsed: float, db_seconds: float
+) -> None:
     # extend() appends; set() would first scan the headers for each name. Only this hook sends
     # these four.
     response.headers.extend(
@@ -69,7 +107,7 @@ def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds
         }
     )
     # API answers are per user and change; only the docs' static assets may be cached.
-    if not request.path.startswith("/static/"):
+    if not path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
     # A 204 has no content (RFC 9110 15.3.5), so no media type: flask-smorest labels the
     # DELETE's JSON and werkzeug a preflight's HTML.
@@ -78,7 +116,7 @@ def _add_headers(response: Response, request_id: str, elapsed: float, db_seconds
 
 
 def init_app(app: Flask) -> None:
-    """Register the hooks, and the access line they end with."""
+    """Register the frame's two hooks (before any other app hook), and its access line."""
     access.init_app(app)
-    app.before_request(start_request)
-    app.after_request(finish_request)
+    app.before_request(before)
+    app.after_request(after)

@@ -14,7 +14,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 from opentelemetry import context, trace
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -28,6 +28,7 @@ from opentelemetry.trace import (
 )
 
 from .auth import Caller
+from .proxies import unproxied
 
 tracer = trace.get_tracer("userservice")
 # W3C Trace Context: version-traceid-parentid-flags, lower-case hex; a later version may add
@@ -59,10 +60,11 @@ def start() -> None:
     header = request.environ.get("HTTP_TRACEPARENT")
     caller = parse_traceparent(header) if header else None
     # Asked per request, not once at start: an SDK may set its provider after the app is made.
+    state = unproxied(g)
     if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
-        g.trace = _untraced(caller)
+        state.trace = _untraced(caller)
     else:
-        g.trace = _traced(caller)
+        state.trace = _traced(caller)
 
 
 def parse_traceparent(header: str) -> tuple[str, str, str] | None:
@@ -164,9 +166,3 @@ def xray_root() -> str | None:
     header = os.environ.get("_X_AMZN_TRACE_ID", "")
     fields = dict(part.partition("=")[::2] for part in header.split(";") if "=" in part)
     return fields.get("Root") or None
-
-
-def init_app(app: Flask) -> None:
-    """Register the span's hooks; first, so that every later hook's log lines carry the trace."""
-    app.before_request(start)
-    app.after_request(finish)

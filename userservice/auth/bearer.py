@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, g, request
 
@@ -56,9 +56,9 @@ def _bearer_token() -> str:
     return match.group(1)
 
 
-def caller_fields() -> dict[str, str]:
-    """Return the verified subject and client, for the access line and metrics."""
-    caller: Caller | None = g.get("caller")
+def caller_fields(state: Any) -> dict[str, str]:
+    """Return the verified subject and client in the request's `g`, for its access line."""
+    caller: Caller | None = state.get("caller")
     if caller is None:
         return {}
     found = {"sub": caller.subject, "client_id": caller.client}

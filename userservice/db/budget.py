@@ -19,6 +19,7 @@ import time
 from flask import current_app, g, has_request_context
 
 from ..errors import DatabaseUnavailable
+from ..proxies import unproxied
 from ..settings import Settings
 
 BUDGET_SECONDS = 10.0
@@ -39,10 +40,13 @@ def start(settings: Settings) -> None:
 
     Only a request has a budget: the CLI's and the pool's own app contexts have none.
     """
-    if "db_latest_start" not in g and has_request_context():
+    if not has_request_context():
+        return
+    state = unproxied(g)
+    if "db_latest_start" not in state:
         deadline = time.perf_counter() + BUDGET_SECONDS - ANSWER_MARGIN_SECONDS
         # The last moment a statement may start and still end, at its worst, by the deadline.
-        g.db_latest_start = deadline - worst_statement(settings)
+        state.db_latest_start = deadline - worst_statement(settings)
 
 
 def room() -> float:

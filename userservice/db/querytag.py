@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 
+from ..proxies import unproxied
+
 # One encoder for every tag: json.dumps(separators=...) would build a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -34,17 +36,19 @@ def query_tag() -> str | None:
     """Return the request's QUERY_TAG (JSON), built once per request; None outside a request."""
     if not has_request_context():
         return None
-    tag: str | None = g.get("query_tag")
+    state = unproxied(g)
+    tag: str | None = state.get("query_tag")
     if tag is None:
-        settings = current_app.config["SETTINGS"]
-        rule = request.url_rule.rule if request.url_rule else "UNMATCHED"
+        settings = unproxied(current_app).config["SETTINGS"]
+        served = unproxied(request)
+        rule = served.url_rule.rule if served.url_rule else "UNMATCHED"
         fields = {
             "service": "userservice",
             "env": settings.environment,
             "version": settings.service_version,
-            "request_id": g.get("request_id"),
-            "trace_id": getattr(g.get("trace"), "trace_id", None),  # tracing.RequestTrace
-            "route": f"{request.method} {rule}",
+            "request_id": state.get("request_id"),
+            "trace_id": getattr(state.get("trace"), "trace_id", None),  # tracing.RequestTrace
+            "route": f"{served.method} {rule}",
         }
-        g.query_tag = tag = _encode(fields)
+        state.query_tag = tag = _encode(fields)
     return tag
