@@ -67,10 +67,15 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JsonParser()
     PAGINATION_ARGUMENTS_PARSER = ARGUMENTS_PARSER
 
-    def problems(self, *statuses: int) -> Callable[[ViewT], ViewT]:
-        """Document the problem-details responses a view can give (spec.py describes them)."""
-        responses = {status: http.HTTPStatus(status).name for status in statuses}
-        return self.doc(responses=responses)  # type: ignore[no-any-return]
+    def problems(self, *statuses: int, **doc: Any) -> Callable[[ViewT], ViewT]:
+        """Document the problem-details responses a view can give (spec.py describes them).
+
+        Any other documentation of the view comes along in `doc` (as `Blueprint.doc` takes
+        it): smorest wraps the view once per decorator, and each wrapper runs on every call.
+        """
+        responses = {**doc.pop("responses", {})}
+        responses.update({status: http.HTTPStatus(status).name for status in statuses})
+        return self.doc(**doc, responses=responses)  # type: ignore[no-any-return]
 
 
 class Api(flask_smorest.Api):

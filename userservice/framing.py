@@ -27,6 +27,10 @@ from .errors import BodyTimeout, IncompleteBody, MalformedBody, MissingHost, Uns
 CLOSE_AFTER = "userservice.close_after"
 # Set once the whole body has been read.
 BODY_READ = "userservice.body_read"
+# Set by a server whose framing says the request has no body (worker.py): nothing to read. A
+# WSGI server may also hand over a body with neither Content-Length nor Transfer-Encoding (a
+# chunked one it decoded, with `wsgi.input_terminated`), so only the server can say so.
+NO_BODY = "userservice.no_body"
 
 
 def must_close(environ: dict[str, object]) -> bool:
@@ -37,10 +41,9 @@ def must_close(environ: dict[str, object]) -> bool:
 
 
 def declares_body(environ: Mapping[str, object]) -> bool:
-    """Tell whether a request says a body follows: a Content-Length but 0, or a transfer coding.
+    """Tell whether a request's head says a body follows: a Content-Length but 0, or a coding.
 
-    One that says none has none (RFC 9112, section 6.3): there is nothing on the connection
-    to read.
+    On the connection, one that says none has none (RFC 9112, section 6.3).
     """
     return str(environ.get("CONTENT_LENGTH") or "0") != "0" or bool(
         environ.get("HTTP_TRANSFER_ENCODING")
@@ -85,7 +88,7 @@ def read_now() -> None:
     environ = request.environ
     if environ.get(BODY_READ):
         return
-    if not declares_body(environ):
+    if environ.get(NO_BODY):
         # Nothing to read, so nothing for werkzeug to wrap in a stream and drain.
         environ[BODY_READ] = True
         _refuse_codings(environ)

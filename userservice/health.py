@@ -30,8 +30,7 @@ class Ready(MethodView):
     """Readiness."""
 
     @blp.response(200, ReadySchema)
-    @blp.problems(503)
-    @blp.doc(operationId="getReadiness")
+    @blp.problems(503, operationId="getReadiness")
     def get(self) -> dict[str, str]:
         """Ping the database, answering within DB_READY_TIMEOUT; answer only whether it is ready."""
         database = db.get()

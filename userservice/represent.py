@@ -22,6 +22,7 @@ from flask import Response, current_app
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import fields
 
+from .proxies import unproxied
 from .schemas import UserSchema
 
 SCHEMA = UserSchema()
@@ -84,12 +85,13 @@ def _encoder(provider: DefaultJSONProvider) -> Callable[[Any], str]:
 
 def user_response(user: Mapping[str, Any], status: int, headers: Mapping[str, str]) -> Response:
     """Return the response flask-smorest would build for `user` under UserSchema."""
-    provider = current_app.json
+    app = unproxied(current_app)
+    provider = app.json
     if type(provider) is DefaultJSONProvider and (
-        provider.compact or (provider.compact is None and not current_app.debug)
+        provider.compact or (provider.compact is None and not app.debug)
     ):
         body = _encoder(provider)(dump(user)) + "\n"
-        response = current_app.response_class(body, mimetype=provider.mimetype)
+        response = app.response_class(body, mimetype=provider.mimetype)
     else:
         response = provider.response(SCHEMA.dump(user))  # type: ignore[assignment]
     response.headers.extend(headers)

@@ -12,12 +12,23 @@ from .api import Blueprint
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
-# Every users call shows its token first: before any argument parsing or database work.
-blp.before_request(auth.authenticate)
-# A client waiting for `100 Continue` is asked for its body only now (framing.py).
-blp.before_request(framing.read_now)
-blp.after_request(auth.audit)
-blp.after_request(idempotency.finish)
+
+
+@blp.before_request
+def _admit() -> None:
+    """Check the call's token first, before any argument parsing or database work; then read.
+
+    A client waiting for `100 Continue` is asked for its body only now (framing.py).
+    """
+    auth.authenticate()
+    framing.read_now()
+
+
+@blp.after_request
+def _settle(response: Response) -> Response:
+    """Store (or release) the create's Idempotency-Key, then write the audit line of a write."""
+    return auth.audit(idempotency.finish(response))
+
 
 REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer to an earlier request with the key.",
@@ -54,11 +65,12 @@ def _represent(user: users.User, status: int = 200, **headers: str) -> Response:
 class Users(MethodView):
     """The collection of users."""
 
+    init_every_request = False  # the views hold no state: one instance serves every request
+
     @blp.arguments(UserListArgsSchema, location="query")
     @blp.response(200, UserSchema(many=True))
     @blp.paginate(page_size=20, max_page_size=100)
-    @blp.problems(503)
-    @blp.doc(operationId="listUsers")
+    @blp.problems(503, operationId="listUsers")
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[users.User]:
         """List users in id order, a page at a time, optionally by email."""
         page, total = users.list_users(
@@ -79,8 +91,12 @@ class Users(MethodView):
             idempotency.REPLAYED: REPLAYED_HEADER,
         },
     )
-    @blp.problems(400, 409, 413, 415, 503)
-    @blp.doc(
+    @blp.problems(
+        400,
+        409,
+        413,
+        415,
+        503,
         operationId="createUser",
         parameters=["IDEMPOTENCY_KEY"],
         responses={201: {"links": USER_LINKS}},
@@ -106,10 +122,11 @@ class Users(MethodView):
 class UserById(MethodView):
     """One user."""
 
+    init_every_request = False
+
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.alt_response(304, description="Not modified (If-None-Match)", headers={"ETag": "ETAG"})
-    @blp.problems(404, 503)
-    @blp.doc(operationId="getUser", parameters=["IF_NONE_MATCH"])
+    @blp.problems(404, 503, operationId="getUser", parameters=["IF_NONE_MATCH"])
     def get(self, user_id: int) -> Any:
         """Get a user; with If-None-Match, 304 when unchanged."""
         user = users.get_user(user_id)
@@ -120,23 +137,40 @@ class UserById(MethodView):
 
     @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
-    @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(operationId="replaceUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
+    @blp.problems(
+        400,
+        404,
+        409,
+        412,
+        413,
+        415,
+        503,
+        operationId="replaceUser",
+        parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"],
+    )
     def put(self, data: dict[str, str], user_id: int) -> Response:
         """Replace a user's email and name; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
 
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
-    @blp.problems(400, 404, 409, 412, 413, 415, 503)
-    @blp.doc(operationId="updateUser", parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"])
+    @blp.problems(
+        400,
+        404,
+        409,
+        412,
+        413,
+        415,
+        503,
+        operationId="updateUser",
+        parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"],
+    )
     def patch(self, data: dict[str, str], user_id: int) -> Response:
         """Change some of a user's fields; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
 
     @blp.response(204)
-    @blp.problems(404, 412, 503)
-    @blp.doc(operationId="deleteUser", parameters=["IF_MATCH"])
+    @blp.problems(404, 412, 503, operationId="deleteUser", parameters=["IF_MATCH"])
     def delete(self, user_id: int) -> None:
         """Delete a user; If-Match is honoured when sent."""
         users.delete_user(user_id, if_match=_if_match())

@@ -274,6 +274,10 @@ def _taking_turns(app: Any, limit: int, received: Callable[[Any], None]) -> Any:
     """
 
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if not framing.declares_body(environ):
+            # gunicorn reads no body for such a head (RFC 9112, section 6.3): none to hand over.
+            environ[framing.NO_BODY] = True
+            return app(environ, start_response)
         sock = environ.get("gunicorn.socket")
         environ["wsgi.input"] = TakingTurns(
             environ["wsgi.input"], _declared(environ), limit, lambda: received(sock)

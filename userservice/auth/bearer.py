@@ -9,9 +9,10 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, current_app, g, request
+from flask import Request, Response, current_app, g, request
 
 from ..errors import InsufficientScope, Unauthenticated
+from ..proxies import unproxied
 from .caller import Caller
 from .setup import EXTENSION_KEY
 
@@ -27,24 +28,26 @@ audit_log = logging.getLogger("userservice.audit")
 
 def authenticate() -> None:
     """Refuse a users call without a valid token that grants the scope its method needs."""
-    verifier: Verifier | None = current_app.extensions.get(EXTENSION_KEY)
+    app = unproxied(current_app)
+    verifier: Verifier | None = app.extensions.get(EXTENSION_KEY)
+    served = unproxied(request)
     # A preflight never gets here (cors.py answers it); a bare OPTIONS lists methods only.
-    if verifier is None or request.method == "OPTIONS":
+    if verifier is None or served.method == "OPTIONS":
         return
-    g.caller = caller = verifier.verify(_bearer_token())
-    settings = current_app.config["SETTINGS"]
+    g.caller = caller = verifier.verify(_bearer_token(served))
+    settings = app.config["SETTINGS"]
     needed = (
-        settings.auth_read_scope if request.method in READ_METHODS else settings.auth_write_scope
+        settings.auth_read_scope if served.method in READ_METHODS else settings.auth_write_scope
     )
     if needed not in caller.scopes:
         raise InsufficientScope(needed)
 
 
-def _bearer_token() -> str:
+def _bearer_token(served: Request) -> str:
     """Return the token of the one `Authorization: Bearer` header, or raise Unauthenticated."""
-    if "access_token" in request.args:
+    if "access_token" in served.args:
         raise Unauthenticated("Send the token in the Authorization header, never in the URL.")
-    value = request.headers.get("Authorization", "").strip()
+    value = served.headers.get("Authorization", "").strip()
     if not value:
         raise Unauthenticated()
     # Servers and front doors join repeated headers with a comma, which no b64token holds.
