@@ -28,6 +28,7 @@ tests/test_slow_clients.py):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import re
@@ -117,13 +118,17 @@ class ReadTimeoutWorker(GeventWorker):  # type: ignore[misc]
         take_turns()
 
     def load_wsgi(self) -> None:
-        """Load the app, wrapped so that an answer to an unread body closes the connection."""
+        """Load the app, wrapped so that an answer to an unread body closes the connection.
+
+        Then freeze what is loaded (`_freeze_loaded`): it lives as long as the worker.
+        """
         super().load_wsgi()
         # Flask's own place for middleware: worker.wsgi stays the app (worker_exit needs it).
         limit = self.wsgi.config["MAX_CONTENT_LENGTH"]
         headblock.bound_chunks(limit)
         turns = _taking_turns(self.wsgi.wsgi_app, limit, self.half_sent.received)
         self.wsgi.wsgi_app = _closing(turns)
+        _freeze_loaded()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Answer a request gunicorn refuses itself as problem details, not its HTML page.
@@ -200,6 +205,20 @@ class HalfSent:
         """Forget a connection whose greenlet ends."""
         self.open -= 1
         self.waiting.pop(client, None)
+
+
+def _freeze_loaded() -> None:
+    """Put every object alive now, the loaded app's included, out of the collector's reach.
+
+    A full collection walks every tracked object, and the loaded app (Flask, smorest, the spec,
+    the schemas and the libraries beneath: about 48,000 objects) is most of them: on the null
+    connection one came about every 10 s at 720-880 requests/s and held the worker's only
+    thread for 29-40 ms of CPU while every connection's requests waited. With these frozen it
+    took 1-6 ms. Frozen objects are still freed by reference counting, but a frozen cycle never
+    is, so the garbage the imports left is collected first.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _shut_down(client: Any) -> None:
