@@ -30,6 +30,9 @@ def _settle(response: Response) -> Response:
     return auth.audit(idempotency.finish(response))
 
 
+# What a replace (PUT) or change (PATCH) of one user can answer besides 200, and its headers.
+CHANGE_PROBLEMS = (400, 404, 409, 412, 413, 415, 503)
+PRECONDITIONS = ("IF_MATCH", "IF_NONE_MATCH_WRITE")
 REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer to an earlier request with the key.",
     "schema": {"type": "string", "enum": ["true"]},
@@ -137,34 +140,14 @@ class UserById(MethodView):
 
     @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
-    @blp.problems(
-        400,
-        404,
-        409,
-        412,
-        413,
-        415,
-        503,
-        operationId="replaceUser",
-        parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"],
-    )
+    @blp.problems(*CHANGE_PROBLEMS, operationId="replaceUser", parameters=list(PRECONDITIONS))
     def put(self, data: dict[str, str], user_id: int) -> Response:
         """Replace a user's email and name; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
 
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
-    @blp.problems(
-        400,
-        404,
-        409,
-        412,
-        413,
-        415,
-        503,
-        operationId="updateUser",
-        parameters=["IF_MATCH", "IF_NONE_MATCH_WRITE"],
-    )
+    @blp.problems(*CHANGE_PROBLEMS, operationId="updateUser", parameters=list(PRECONDITIONS))
     def patch(self, data: dict[str, str], user_id: int) -> Response:
         """Change some of a user's fields; If-Match and If-None-Match are honoured."""
         return _represent(users.update_user(user_id, **data, **_preconditions()))
