@@ -16,13 +16,15 @@ import statistics
 import sys
 from collections.abc import Callable
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 
 from bench import nulldb
 from bench.auth_cost import PATH, cpu_us, requester
 from bench.null_wsgi import settings
 from userservice import create_app, db, hooks, tracing
 from userservice.db import spans
+from userservice.proxies import unproxied
+from userservice.responses import frame_of
 
 ROUNDS = 21
 TARGET_US = 10
@@ -36,11 +38,19 @@ def untraced(app: Flask) -> Flask:
     hooks.open_request and hooks.close_request, which take their places.
     """
     for registry, traced, plain in (
-        (app.before_request_funcs, hooks.before, hooks.open_request),
-        (app.after_request_funcs, hooks.after, hooks.close_request),
+        (app.before_request_funcs, hooks.before, _open),
+        (app.after_request_funcs, hooks.after, _close),
     ):
         registry[None] = [plain if function is traced else function for function in registry[None]]
     return app
+
+
+def _open() -> Response | None:
+    return hooks.open_request(unproxied(request), unproxied(g))
+
+
+def _close(response: Response) -> Response:
+    return hooks.close_request(response, unproxied(request), unproxied(g))
 
 
 def hooks_alone(app: Flask, headers: dict[str, str], *, run: bool = True) -> Callable[[], object]:
@@ -52,9 +62,10 @@ def hooks_alone(app: Flask, headers: dict[str, str], *, run: bool = True) -> Cal
         context.push()
         try:
             if run:
-                tracing.start()
-                tracing.finish(answer)
-                del answer.headers[tracing.RESPONSE_HEADER]
+                state = unproxied(g)
+                tracing.start(unproxied(request), state)
+                tracing.finish(answer, state)
+                frame_of(answer).clear()
             return answer
         finally:
             context.pop()

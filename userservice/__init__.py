@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import FunctionType
+from types import FunctionType, MethodType
 from typing import Any
 
 from flask import Flask
@@ -20,6 +20,7 @@ from . import (
     problems,
     views,
 )
+from .responses import FramedResponse
 from .settings import Settings
 
 __all__ = ["Settings", "create_app"]
@@ -34,6 +35,7 @@ class App(Flask):
     answer never changes, so it is remembered.
     """
 
+    response_class = FramedResponse  # the frame's headers join each answer's as it is sent
     SYNC_CACHE_MAX = 4096  # plain functions registered at start; a bound, never per request
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,16 +43,21 @@ class App(Flask):
         self._synchronous: set[Callable[..., Any]] = set()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Return `func` when known synchronous, else what Flask's own check returns."""
-        if func in self._synchronous:
+        """Return `func` when known synchronous, else what Flask's own check returns.
+
+        A bound method (a class-based view's `dispatch_request`, a new object per call) is
+        known by the function it binds.
+        """
+        plain = func.__func__ if type(func) is MethodType else func
+        if plain in self._synchronous:
             return func
         synced = super().ensure_sync(func)
         if (
             synced is func
-            and type(func) is FunctionType
+            and type(plain) is FunctionType
             and len(self._synchronous) < self.SYNC_CACHE_MAX
         ):
-            self._synchronous.add(func)
+            self._synchronous.add(plain)
         return synced
 
 

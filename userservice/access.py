@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, g
+from flask import Flask, Request, Response, current_app
 
 from . import auth, logs, metrics, tracing
 from .db import RequestFigures
@@ -163,11 +163,11 @@ def _write_line(handler: logging.StreamHandler[Any], fields: dict[str, object]) 
         handler.release()
 
 
-def publish() -> None:
-    """Hand the request's ID and trace to the deadline, should it answer for the request."""
+def publish(state: Any) -> None:
+    """Hand the request's ID and trace (in its `g`) to the deadline, should it answer for it."""
     handoff = HANDOFF.get()
     if handoff is not None:
-        handoff.request_id, handoff.trace = g.request_id, g.get("trace")
+        handoff.request_id, handoff.trace = state.request_id, state.get("trace")
 
 
 def init_app(app: Flask) -> None:

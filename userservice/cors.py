@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from collections.abc import Mapping
+
+from flask import Response, current_app
+
+from .responses import frame_of, has_header
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
 # What a browser client of this API sends and must read: conditional requests, a create's
@@ -18,39 +22,42 @@ EXPOSE_HEADERS = (
 MAX_AGE = "600"
 
 
-def preflight() -> Response | None:
+def preflight(environ: Mapping[str, object]) -> Response | None:
     """Answer a preflight (OPTIONS with Origin and Access-Control-Request-Method) with 204."""
-    environ = request.environ  # the WSGI names: cheaper than request.headers, per request
+    # The WSGI names: cheaper than request.headers, per request.
     asks = "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
     if not asks or str(environ.get("REQUEST_METHOD", "")).upper() != "OPTIONS":
         return None
     response = current_app.response_class(status=204)
-    if _allowed_origin():
+    if _allowed_origin(environ):
         response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         response.headers["Access-Control-Max-Age"] = MAX_AGE
     return response
 
 
-def add_headers(response: Response) -> Response:
-    """Let an allowed origin read the response; say that the answer varies by Origin."""
-    # response.vary parses and rebuilds the header; most answers have no Vary yet.
-    if "Vary" in response.headers:
+def add_headers(response: Response, environ: Mapping[str, object]) -> Response:
+    """Let an allowed origin read the response; say that the answer varies by Origin.
+
+    Sent with the frame's headers (responses.py), unless the answer already has a Vary.
+    """
+    frame = frame_of(response)
+    if has_header(response, "Vary"):  # response.vary parses and rebuilds the header
         response.vary.add("Origin")
     else:
-        response.headers["Vary"] = "Origin"
-    origin = _allowed_origin()
+        frame.append(("Vary", "Origin"))
+    origin = _allowed_origin(environ)
     if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        frame.append(("Access-Control-Allow-Origin", origin))
+        frame.append(("Access-Control-Expose-Headers", EXPOSE_HEADERS))
         if current_app.config["SETTINGS"].cors_allow_credentials:
-            response.headers["Access-Control-Allow-Credentials"] = "true"
+            frame.append(("Access-Control-Allow-Credentials", "true"))
     return response
 
 
-def _allowed_origin() -> str | None:
+def _allowed_origin(environ: Mapping[str, object]) -> str | None:
     """Return the Allow-Origin value for this request's Origin, or None when not allowed."""
-    origin = str(request.environ.get("HTTP_ORIGIN", "")).rstrip("/")
+    origin = str(environ.get("HTTP_ORIGIN", "")).rstrip("/")
     if not origin:
         return None
     allowed = current_app.config["SETTINGS"].cors_allowed_origins

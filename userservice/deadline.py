@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from . import access, hooks, problems, tracing
 from .errors import DatabaseUnavailable
 from .lambda_adapter import handle
+from .proxies import unproxied
 
 # Left for handing the answer back to the runtime before Lambda stops the function.
 MARGIN_SECONDS = 0.5
@@ -63,17 +64,18 @@ def _too_late(app: Flask, handoff: access.Handoff) -> Any:
 
     def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with app.request_context(environ):
-            hooks.start_request()
-            g.request_id = handoff.request_id or g.request_id
+            served, state = unproxied(request), unproxied(g)
+            hooks.start_request(environ, state)
+            state.request_id = handoff.request_id or state.request_id
             if handoff.trace is None:
-                tracing.start()
+                tracing.start(served, state)
             else:  # the span is the request's thread's to end
                 given = handoff.trace
-                g.trace = tracing.RequestTrace(given.trace_id, given.span_id, given.flags)
+                state.trace = tracing.RequestTrace(given.trace_id, given.span_id, given.flags)
             retry_after = app.config["SETTINGS"].db_retry_after
             late = DatabaseUnavailable(TOO_LATE, retry_after=retry_after)
             response = problems.handle_service_error(late)
-            response = tracing.finish(hooks.finish_request(response))
+            response = tracing.finish(hooks.finish_request(response, served, state), state)
         return response(environ, start_response)
 
     return answer

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import request
+from flask import Request
 from werkzeug.exceptions import (
     ClientDisconnected,
     HTTPException,
@@ -50,16 +50,15 @@ def declares_body(environ: Mapping[str, object]) -> bool:
     )
 
 
-def waits_for_continue() -> bool:
+def waits_for_continue(environ: Mapping[str, object]) -> bool:
     """Tell whether the client waits for `100 Continue` before it sends the body."""
-    environ = request.environ  # the WSGI names: cheaper than request.headers, per request
+    # The WSGI names: cheaper than request.headers, per request.
     expect = str(environ.get("HTTP_EXPECT", "")).strip().lower()
     return expect == "100-continue" and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
 
 
-def check_request_line() -> None:
+def check_request_line(environ: Mapping[str, object]) -> None:
     """Refuse an HTTP/1.1 request without Host, and a path with an encoded slash."""
-    environ = request.environ
     if environ.get("SERVER_PROTOCOL") == "HTTP/1.1" and not environ.get("HTTP_HOST"):
         raise MissingHost()
     # The server decodes %2F to "/" before routing: /users%2F1 would be a second URL of user 1.
@@ -68,7 +67,7 @@ def check_request_line() -> None:
         raise NotFound()
 
 
-def read_body() -> None:
+def read_body(served: Request) -> None:
     """Read the whole body, within MAX_CONTENT_LENGTH, before the view runs.
 
     A client that waits for `100 Continue` sends its body only once asked (the server asks
@@ -79,13 +78,13 @@ def read_body() -> None:
     the server to discard after the response: a malformed one then earns a second, unasked
     answer on the same connection. Read here, every framing error has one answer, this one.
     """
-    if not waits_for_continue():
-        read_now()
+    if not waits_for_continue(served.environ):
+        read_now(served)
 
 
-def read_now() -> None:
+def read_now(served: Request) -> None:
     """Read the whole body now, once (the users routes call it after the token check)."""
-    environ = request.environ
+    environ = served.environ
     if environ.get(BODY_READ):
         return
     if environ.get(NO_BODY):
@@ -94,7 +93,7 @@ def read_now() -> None:
         _refuse_codings(environ)
         return
     try:
-        data = request.get_data(cache=True)
+        data = served.get_data(cache=True)
     except ClientDisconnected as error:
         # werkzeug reports a read that raised OSError as a disconnect; a socket timeout
         # (READ_TIMEOUT under gunicorn) is a client that stopped sending.
@@ -107,14 +106,14 @@ def read_now() -> None:
         # Whatever else the server's body reader raises (gunicorn's InvalidChunkSize,
         # ChunkMissingTerminator, InvalidHeader for a trailer) means the framing is broken.
         raise MalformedBody() from None
-    _refuse_incomplete(len(data))
+    _refuse_incomplete(served, len(data))
     if data:  # an empty body is within every limit
-        _refuse_oversized_stream(len(data))
+        _refuse_oversized_stream(served, len(data))
     environ[BODY_READ] = True
     _refuse_codings(environ)
 
 
-def _refuse_incomplete(size: int) -> None:
+def _refuse_incomplete(served: Request, size: int) -> None:
     """Refuse a body shorter than its Content-Length (RFC 9112, section 8): never process it.
 
     gunicorn's body reader returns what it has when the peer closes or half-closes the
@@ -122,13 +121,13 @@ def _refuse_incomplete(size: int) -> None:
     complaint), so a short body would otherwise be parsed and, if it happens to be valid JSON,
     written.
     """
-    declared = request.content_length
+    declared = served.content_length
     if declared is not None and size < declared:
-        request.environ[CLOSE_AFTER] = True
+        served.environ[CLOSE_AFTER] = True
         raise IncompleteBody()
 
 
-def _refuse_oversized_stream(size: int) -> None:
+def _refuse_oversized_stream(served: Request, size: int) -> None:
     """Answer 413 for a streamed body (no Content-Length) that reaches MAX_CONTENT_LENGTH.
 
     werkzeug stops reading such a body at the limit without complaint; without this, a
@@ -136,8 +135,8 @@ def _refuse_oversized_stream(size: int) -> None:
     happens to parse). A streamed body of exactly the limit is refused too: the two cannot
     be told apart.
     """
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and size >= limit:
+    limit = served.max_content_length
+    if served.content_length is None and limit is not None and size >= limit:
         raise RequestEntityTooLarge()
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask.views import MethodView
-
 from . import db
-from .api import Blueprint
+from .api import Blueprint, View
 from .schemas import LiveSchema, ReadySchema
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Probes")
@@ -15,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 @blp.route("")
-class Live(MethodView):
+class Live(View):
     """Liveness."""
 
     @blp.response(200, LiveSchema)
@@ -26,7 +24,7 @@ class Live(MethodView):
 
 
 @blp.route("/ready")
-class Ready(MethodView):
+class Ready(View):
     """Readiness."""
 
     @blp.response(200, ReadySchema)

@@ -12,54 +12,62 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from . import access, cors, framing, tracing
 from .db import REQUEST_ID, RequestFigures
 from .proxies import unproxied
+from .responses import frame_of, has_header
 
 
 def before() -> Response | None:
-    """Place the request in its trace, then open it; a preflight's answer ends the steps."""
-    tracing.start()
-    return open_request()
+    """Place the request in its trace, then open it; a preflight's answer ends the steps.
+
+    The request and its `g` are taken from Flask's proxies here, once, and handed to each
+    step (proxies.py).
+    """
+    served, state = unproxied(request), unproxied(g)
+    tracing.start(served, state)
+    return open_request(served, state)
 
 
-def open_request() -> Response | None:
+def open_request(served: Request, state: Any) -> Response | None:
     """Start the ID and timer, read the body, check the request line, answer a preflight."""
-    start_request()
-    framing.read_body()
-    framing.check_request_line()
-    return cors.preflight()
+    environ = served.environ
+    start_request(environ, state)
+    framing.read_body(served)
+    framing.check_request_line(environ)
+    return cors.preflight(environ)
 
 
-def close_request(response: Response) -> Response:
+def close_request(response: Response, served: Request, state: Any) -> Response:
     """Add the CORS headers, then the ID, timing and security headers and the access line."""
-    return finish_request(cors.add_headers(response))
+    return finish_request(cors.add_headers(response, served.environ), served, state)
 
 
 def after(response: Response) -> Response:
     """Close the request, then give the answer its trace and end the span."""
-    return tracing.finish(close_request(response))
+    served, state = unproxied(request), unproxied(g)
+    return tracing.finish(close_request(response, served, state), state)
 
 
-def start_request() -> None:
+def start_request(environ: Mapping[str, Any], state: Any) -> None:
     """Pick the request ID and start the timer.
 
     The ID is the caller's X-Request-ID when it is a sane token, else (on Lambda) API
     Gateway's request ID, so the service's logs line up with API Gateway's, else a new UUID.
     """
-    environ = request.environ
     given = environ.get("HTTP_X_REQUEST_ID", "")
     if not REQUEST_ID.fullmatch(given):
         event = environ.get("lambda.event") or {}
         given = str((event.get("requestContext") or {}).get("requestId", ""))
-    state = unproxied(g)
     state.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
     state.started = time.perf_counter()
     state.figures = RequestFigures()
-    access.publish()
+    access.publish(state)
 
 
 def new_request_id() -> str:
@@ -79,15 +87,13 @@ _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
-def finish_request(response: Response) -> Response:
+def finish_request(response: Response, served: Request, state: Any) -> Response:
     """Add the ID, timing and security headers; then log and measure the request."""
     now = time.perf_counter()
-    state = unproxied(g)
     elapsed = now - state.get("started", now)
     # Absent when an earlier step failed before start_request.
     spent: RequestFigures = state.get("figures") or RequestFigures()
     request_id = state.get("request_id") or new_request_id()
-    served = unproxied(request)
     _add_headers(response, served.path, request_id, elapsed, spent.db_seconds)
     access.record(response, served, state, request_id, elapsed, spent)
     return response
@@ -96,19 +102,19 @@ def finish_request(response: Response) -> Response:
 def _add_headers(
     response: Response, path: str, request_id: str, elapsed: float, db_seconds: float
 ) -> None:
-    # extend() appends; set() would first scan the headers for each name. Only this hook sends
-    # these four.
-    response.headers.extend(
-        {
-            "X-Request-ID": request_id,
-            "X-Process-Time": f"{elapsed:.6f}",
-            "Server-Timing": f"app;dur={elapsed * 1000:.2f}, db;dur={db_seconds * 1000:.2f}",
-            "X-Content-Type-Options": "nosniff",
-        }
+    # Sent after the answer's own headers (responses.py): only the frame sends these four.
+    frame = frame_of(response)
+    frame += (
+        ("X-Request-ID", request_id),
+        ("X-Process-Time", f"{elapsed:.6f}"),
+        ("Server-Timing", f"app;dur={elapsed * 1000:.2f}, db;dur={db_seconds * 1000:.2f}"),
+        ("X-Content-Type-Options", "nosniff"),
     )
     # API answers are per user and change; only the docs' static assets may be cached.
     if not path.startswith("/static/"):
-        response.headers["Cache-Control"] = "no-store"
+        if has_header(response, "Cache-Control"):
+            del response.headers["Cache-Control"]
+        frame.append(("Cache-Control", "no-store"))
     # A 204 has no content (RFC 9110 15.3.5), so no media type: flask-smorest labels the
     # DELETE's JSON and werkzeug a preflight's HTML.
     if response.status_code == 204:

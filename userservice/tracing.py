@@ -13,8 +13,9 @@ import os
 import random
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Response, g, request
+from flask import Request, Response
 from opentelemetry import context, trace
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -28,7 +29,7 @@ from opentelemetry.trace import (
 )
 
 from .auth import Caller
-from .proxies import unproxied
+from .responses import frame_of
 
 tracer = trace.get_tracer("userservice")
 # W3C Trace Context: version-traceid-parentid-flags, lower-case hex; a later version may add
@@ -50,21 +51,20 @@ class RequestTrace:
     token: object = None
 
 
-def start() -> None:
+def start(served: Request, state: Any) -> None:
     """Place the request in the caller's trace (a valid `traceparent`), else in a new one.
 
     A malformed traceparent (or tracestate) is ignored, as W3C Trace Context says: never a 4xx.
     With no SDK (the global provider is still the API's proxy) no span is made at all: the ids
     are the service's own, which costs a few microseconds (docs/PERFORMANCE.md).
     """
-    header = request.environ.get("HTTP_TRACEPARENT")
+    header = served.environ.get("HTTP_TRACEPARENT")
     caller = parse_traceparent(header) if header else None
     # Asked per request, not once at start: an SDK may set its provider after the app is made.
-    state = unproxied(g)
     if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
         state.trace = _untraced(caller)
     else:
-        state.trace = _traced(caller)
+        state.trace = _traced(served, caller)
 
 
 def parse_traceparent(header: str) -> tuple[str, str, str] | None:
@@ -97,7 +97,7 @@ def _untraced(caller: tuple[str, str, str] | None) -> RequestTrace:
     return RequestTrace(ids[:32], ids[32:], "00")
 
 
-def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
+def _traced(served: Request, caller: tuple[str, str, str] | None) -> RequestTrace:
     """Open the request's server span in the SDK's tracer, and make it the current span.
 
     Its parent is the caller's span when a valid traceparent came (the W3C parent wins), else
@@ -106,18 +106,18 @@ def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
     parent = context.get_current()
     if caller is not None:
         trace_id, parent_id, flags = caller
-        state = TraceState.from_header([request.headers.get("tracestate", "")])
+        state = TraceState.from_header([served.headers.get("tracestate", "")])
         remote = SpanContext(
             int(trace_id, 16), int(parent_id, 16), True, TraceFlags(int(flags, 16)), state
         )
         parent = trace.set_span_in_context(NonRecordingSpan(remote))
-    rule = request.url_rule.rule if request.url_rule else None
+    rule = served.url_rule.rule if served.url_rule else None
     span = tracer.start_span(
-        f"{request.method} {rule}" if rule else request.method,
+        f"{served.method} {rule}" if rule else served.method,
         context=parent,
         kind=SpanKind.SERVER,
         attributes={
-            "http.request.method": request.method,
+            "http.request.method": served.method,
             **({"http.route": rule} if rule else {}),
         },
     )
@@ -127,28 +127,30 @@ def _traced(caller: tuple[str, str, str] | None) -> RequestTrace:
     return RequestTrace(*ids, span=span, token=token)
 
 
-def finish(response: Response) -> Response:
+def finish(response: Response, state: Any) -> Response:
     """Give the response the trace it belongs to; give the span its status and caller, end it.
 
     Flask runs this on every response, an error handler's and a 500's included (and again if a
     later hook fails), so the span ends here rather than in a teardown hook that every request
     would pay for with no SDK.
     """
-    placed: RequestTrace | None = g.get("trace")
+    placed: RequestTrace | None = state.get("trace")
     if placed is None:
         return response
-    # add(), not set(): nothing else sends it, and set() would first scan every header.
-    response.headers.add(RESPONSE_HEADER, f"00-{placed.trace_id}-{placed.span_id}-{placed.flags}")
+    # Sent with the frame's headers (responses.py): nothing else sends it.
+    frame_of(response).append(
+        (RESPONSE_HEADER, f"00-{placed.trace_id}-{placed.span_id}-{placed.flags}")
+    )
     span, placed.span = placed.span, None
     if span is not None:
-        _end(span, placed.token, response.status_code)
+        _end(span, placed.token, response.status_code, state)
     return response
 
 
-def _end(span: trace.Span, token: object, status: int) -> None:
+def _end(span: trace.Span, token: object, status: int, state: Any) -> None:
     """Record the answer's status and the caller's subject (never its token); end the span."""
     span.set_attribute("http.response.status_code", status)
-    caller: Caller | None = g.get("caller")
+    caller: Caller | None = state.get("caller")
     if caller is not None and caller.subject:
         span.set_attribute("enduser.id", caller.subject)
     if status >= 500:

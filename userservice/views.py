@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request, url_for
-from flask.views import MethodView
 
 from . import auth, framing, idempotency, represent, users
-from .api import Blueprint
+from .api import Blueprint, View
+from .proxies import unproxied
 from .schemas import UserInputSchema, UserListArgsSchema, UserPatchSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users")
@@ -21,7 +21,7 @@ def _admit() -> None:
     A client waiting for `100 Continue` is asked for its body only now (framing.py).
     """
     auth.authenticate()
-    framing.read_now()
+    framing.read_now(unproxied(request))
 
 
 @blp.after_request
@@ -65,10 +65,8 @@ def _represent(user: users.User, status: int = 200, **headers: str) -> Response:
 
 
 @blp.route("")
-class Users(MethodView):
+class Users(View):
     """The collection of users."""
-
-    init_every_request = False  # the views hold no state: one instance serves every request
 
     @blp.arguments(UserListArgsSchema, location="query")
     @blp.response(200, UserSchema(many=True))
@@ -122,10 +120,8 @@ class Users(MethodView):
 
 
 @blp.route("/<id:user_id>")
-class UserById(MethodView):
+class UserById(View):
     """One user."""
-
-    init_every_request = False
 
     @blp.response(200, UserSchema, headers={"ETag": "ETAG"})
     @blp.alt_response(304, description="Not modified (If-None-Match)", headers={"ETag": "ETAG"})
