@@ -29,6 +29,7 @@ from .errors import (
     IdempotencyKeyRepeated,
     IdempotencyKeyReused,
 )
+from .proxies import unproxied
 from .schemas import IDEMPOTENCY_KEY_PATTERN
 from .settings import Settings
 from .users import sql_time
@@ -112,7 +113,7 @@ def finish(response: Response) -> Response:
     if claim is None:
         return response
     where = {"scope": claim.scope, "idem_key": claim.key, "claim": claim.claim}
-    if budget.room() <= 0:
+    if budget.room(unproxied(g)) <= 0:
         # The database stalled the create: a statement now would answer past the budget. The
         # claim stays unanswered; a retry takes it over once the lease passes (as after a kill).
         log.warning(

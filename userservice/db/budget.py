@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
-from flask import current_app, g, has_request_context
+from flask import current_app, has_request_context
 
 from ..errors import DatabaseUnavailable
-from ..proxies import unproxied
 from ..settings import Settings
 
 BUDGET_SECONDS = 10.0
@@ -35,29 +35,27 @@ def worst_statement(settings: Settings) -> float:
     return settings.snowflake_network_timeout + BACKOFF_SECONDS + settings.snowflake_socket_timeout
 
 
-def start(settings: Settings) -> None:
+def start(settings: Settings, state: Any) -> None:
     """Start the request's deadline at its first connection (a no-op outside a request).
 
-    Only a request has a budget: the CLI's and the pool's own app contexts have none.
+    `state` is the app context's `g` (proxies.py). Only a request has a budget: the CLI's and
+    the pool's own app contexts have none.
     """
-    if not has_request_context():
-        return
-    state = unproxied(g)
-    if "db_latest_start" not in state:
+    if "db_latest_start" not in state and has_request_context():
         deadline = time.perf_counter() + BUDGET_SECONDS - ANSWER_MARGIN_SECONDS
         # The last moment a statement may start and still end, at its worst, by the deadline.
         state.db_latest_start = deadline - worst_statement(settings)
 
 
-def room() -> float:
+def room(state: Any) -> float:
     """Return the seconds left once one more statement's worst case is set aside (inf: none)."""
-    latest: float | None = g.get("db_latest_start")
+    latest: float | None = state.get("db_latest_start")
     return math.inf if latest is None else latest - time.perf_counter()
 
 
-def require() -> float:
+def require(state: Any) -> float:
     """Return room(), or raise the 503 that says no statement can start in time."""
-    left = room()
+    left = room(state)
     if left <= 0:
         settings: Settings = current_app.config["SETTINGS"]
         raise DatabaseUnavailable(OUT_OF_TIME, retry_after=settings.db_retry_after)

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, current_app, g
 
 from ..errors import DatabaseBusy, DatabaseUnavailable, ServiceError
+from ..proxies import unproxied
 from ..settings import Settings
 from . import budget, emulator, queries
 from .connector import (
@@ -133,12 +134,13 @@ def get() -> Database:
 @contextmanager
 def connection(timeout: float | None = None) -> Iterator[Any]:
     """Lend a pooled connection; a failure the client should retry becomes a 503."""
-    figures: RequestFigures | None = g.get("figures") if has_app_context() else None
-    database = get()
+    database = get_from(unproxied(current_app))
+    state = unproxied(g)  # the app context's: the request's figures and budget (proxies.py)
+    figures: RequestFigures | None = state.get("figures")
     # Within a request, a connection is waited for only as long as the request's time budget
     # leaves room for it and one statement on it (budget.py).
-    budget.start(database.settings)
-    left = budget.require()
+    budget.start(database.settings, state)
+    left = budget.require(state)
     if left != math.inf:
         timeout = min(database.settings.db_pool_timeout if timeout is None else timeout, left)
     started = time.perf_counter()

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import current_app, g, has_app_context
+from flask import current_app, g
 
+from ..proxies import unproxied
 from . import budget, querytag, spans
 from .figures import RequestFigures
 
@@ -112,7 +113,10 @@ def init_app(app: Any, directory: Path = SQL_DIR) -> None:
 
 def get(name: str) -> Query:
     """Return the current app's statement called `name`."""
-    catalogue: dict[str, Query] = current_app.extensions[EXTENSION_KEY]
+    return _lookup(unproxied(current_app).extensions[EXTENSION_KEY], name)
+
+
+def _lookup(catalogue: dict[str, Query], name: str) -> Query:
     try:
         return catalogue[name]
     except KeyError:
@@ -121,22 +125,31 @@ def get(name: str) -> Query:
 
 def run(conn: Connection, name: str, /, **params: Any) -> list[dict[str, Any]]:
     """Run the statement `name` with bound parameters and return its rows as dicts."""
-    query = get(name)
+    app, state = unproxied(current_app), unproxied(g)  # once each (proxies.py)
+    query = _lookup(app.extensions[EXTENSION_KEY], name)
     values = query.bind(params)
-    budget.require()  # a statement that could not end within the request's budget never starts
+    budget.require(state)  # a statement that could not end within the request's budget never starts
+    tag = querytag.query_tag(app, state)
+    figures: RequestFigures | None = state.get("figures")
     if spans.recording():
         with spans.statement(query.path.name) as span:
-            return _run(conn, query, values, span)
-    return _run(conn, query, values, None)
+            return _run(conn, query, values, tag, figures, span)
+    return _run(conn, query, values, tag, figures, None)
 
 
-def _run(conn: Connection, query: Query, values: list[Any], span: Any) -> list[dict[str, Any]]:
+def _run(
+    conn: Connection,
+    query: Query,
+    values: list[Any],
+    tag: str | None,
+    figures: RequestFigures | None,
+    span: Any,
+) -> list[dict[str, Any]]:
     """Run a bound statement, count it in the request's figures, and add to its span."""
-    figures: RequestFigures | None = g.get("figures") if has_app_context() else None
     started = time.perf_counter()
     cursor = conn.cursor()
     try:
-        querytag.execute(cursor, query.sql, values)
+        querytag.execute(cursor, query.sql, values, tag)
         columns = [column[0].lower() for column in cursor.description or ()]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         if span is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
+from flask import Flask, has_request_context, request
 
 from ..proxies import unproxied
 
@@ -17,29 +17,28 @@ from ..proxies import unproxied
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def execute(cursor: Any, sql: str, values: list[Any]) -> None:
-    """Run a statement whose QUERY_TAG names the request, when there is one.
+def execute(cursor: Any, sql: str, values: list[Any], tag: str | None) -> None:
+    """Run a statement whose QUERY_TAG names the request (query_tag), when there is one.
 
     The connector sets a parameter for one statement, with no extra round trip, only through
     SnowflakeCursor.execute's `_statement_params` (private by its underscore; Snowpark tags
     its statements through it). ALTER SESSION SET QUERY_TAG would cost a round trip per
     request, and the tag set at connect cannot name a request. This is its one use.
     """
-    tag = query_tag()
     if tag is None:
         cursor.execute(sql, values)
     else:
         cursor.execute(sql, values, _statement_params={"QUERY_TAG": tag})
 
 
-def query_tag() -> str | None:
-    """Return the request's QUERY_TAG (JSON), built once per request; None outside a request."""
-    if not has_request_context():
-        return None
-    state = unproxied(g)
+def query_tag(app: Flask, state: Any) -> str | None:
+    """Return the request's QUERY_TAG (JSON), built once per request; None outside a request.
+
+    `app` and `state` are the current app and its context's `g` (proxies.py).
+    """
     tag: str | None = state.get("query_tag")
-    if tag is None:
-        settings = unproxied(current_app).config["SETTINGS"]
+    if tag is None and has_request_context():
+        settings = app.config["SETTINGS"]
         served = unproxied(request)
         rule = served.url_rule.rule if served.url_rule else "UNMATCHED"
         fields = {
