@@ -110,7 +110,7 @@ def test_a_flask_command_builds_the_open_app_without_the_warning_and_flask_run_w
         "Created the users and idempotency_keys tables (standard, unless they existed) "
         "and the sequence.",
     )
-    assert '"logger": "userservice.db.database"' in result.output  # its logs are in the output
+    assert '"logger":"userservice.db.database"' in result.output  # its logs are in the output
     assert OPEN not in result.output + capsys.readouterr().out
     # `flask run` serves the app it builds: that one warns (and logs to stdout again).
     with click.Context(run_command, obj=ScriptInfo()):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import uuid
+from datetime import UTC, date, datetime
+from http import HTTPStatus
 
+import pytest
 from emf import parse_emf
 
-from userservice import db
+from userservice import db, logs
 
 
 def lines_of_text(text: str) -> list[dict]:
@@ -117,3 +121,39 @@ def test_an_exception_that_ends_a_thread_is_one_json_line(make_app, settings, ca
     assert line["message"] == "a thread ended with TimeoutError"
     assert "Traceback" in line["exception"]
     assert out.err == ""
+
+
+@dataclasses.dataclass
+class _Shape:
+    side: int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'caf\u00e9 \U0001f600 "quoted" \\ \n\t\x00',
+        "\ud800",  # a lone surrogate: orjson refuses it, the standard encoder escapes it
+        2**70,  # past 64 bits: orjson refuses it too
+        -(2**63),
+        0.1 + 0.2,
+        1e-07,
+        True,
+        None,
+        [1, "a", None],
+        (1, 2),
+        {1: "int key", None: "none key", 2.5: "float key"},
+        {"nested": {"deeper": [{"a": 1}]}},
+        datetime(2026, 12, 4, 19, 5, 48, 818978, tzinfo=UTC),  # str(), as the default says
+        date(2026, 12, 4),
+        _Shape(3),  # str() too: a dataclass is not taken apart into fields
+        {3, 1, 2},
+        HTTPStatus.NOT_FOUND,
+        uuid.UUID(int=7),
+    ],
+    ids=repr,
+)
+def test_a_line_holds_what_the_standard_encoder_would_write(value):
+    line = logs.json_line(0.0, "INFO", "userservice.x", "m", {"value": value})
+
+    assert json.loads(line)["value"] == json.loads(json.dumps(value, default=str))
+    assert "\n" not in line  # one line, whatever the value holds

@@ -171,7 +171,7 @@ def assert_evictions_logged_quietly(text: str) -> None:
     assert "Traceback" not in text
     assert "Socket error processing request" not in text
     assert "cancel_wait_ex" not in text
-    assert '"level": "ERROR"' not in text
+    assert '"level":"ERROR"' not in text
     assert "[ERROR]" not in text
 
 

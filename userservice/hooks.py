@@ -55,19 +55,28 @@ def after(response: Response) -> Response:
 
 
 def start_request(environ: Mapping[str, Any], state: Any) -> None:
-    """Pick the request ID and start the timer.
-
-    The ID is the caller's X-Request-ID when it is a sane token, else (on Lambda) API
-    Gateway's request ID, so the service's logs line up with API Gateway's, else a new UUID.
-    """
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    if not REQUEST_ID.fullmatch(given):
-        event = environ.get("lambda.event") or {}
-        given = str((event.get("requestContext") or {}).get("requestId", ""))
-    state.request_id = given if REQUEST_ID.fullmatch(given) else new_request_id()
+    """Pick the request ID and start the timer."""
+    state.request_id = _request_id(environ)
     state.started = time.perf_counter()
     state.figures = RequestFigures()
     access.publish(state)
+
+
+def _request_id(environ: Mapping[str, Any]) -> str:
+    """Return the request's ID: the caller's X-Request-ID when it is a sane token.
+
+    Else (on Lambda) API Gateway's request ID, so the service's logs line up with API
+    Gateway's, else a new UUID.
+    """
+    given = environ.get("HTTP_X_REQUEST_ID")
+    if given and REQUEST_ID.fullmatch(given):
+        return str(given)
+    event = environ.get("lambda.event")
+    if event:
+        given = str((event.get("requestContext") or {}).get("requestId", ""))
+        if REQUEST_ID.fullmatch(given):
+            return given
+    return new_request_id()
 
 
 def new_request_id() -> str:

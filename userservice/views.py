@@ -129,7 +129,8 @@ class UserById(View):
     def get(self, user_id: int) -> Any:
         """Get a user; with If-None-Match, 304 when unchanged."""
         user = users.get_user(user_id)
-        if_none_match = request.headers.get("If-None-Match")
+        # The WSGI name: request.headers raises and catches a KeyError for a header not sent.
+        if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and users.matches(if_none_match, user, weak=True):
             return Response(status=304, headers={"ETag": users.etag(user)})
         return _represent(user)
