@@ -157,3 +157,14 @@ def test_a_line_holds_what_the_standard_encoder_would_write(value):
 
     assert json.loads(line)["value"] == json.loads(json.dumps(value, default=str))
     assert "\n" not in line  # one line, whatever the value holds
+
+
+@pytest.mark.parametrize("created", [0.0, 1.5, 1_700_000_000.999999, 1_764_874_548.818978, 2.0**31])
+def test_a_line_s_time_is_the_record_s_to_the_microsecond_in_one_width(created):
+    written = logs.timestamp(created)
+
+    read = datetime.fromisoformat(written)
+    assert read.tzinfo == UTC
+    assert abs(read.timestamp() - created) < 1e-6
+    assert read <= datetime.fromtimestamp(created, UTC)  # cut, never rounded past the record
+    assert len(written) == len("2026-12-04T19:05:48.818978+00:00")

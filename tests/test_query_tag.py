@@ -17,10 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from flask import g
 
 from bench.servers import EmulatorServer, server_settings
-from userservice import db
-from userservice.db import queries
+from userservice import Settings, db
+from userservice.db import queries, querytag
+from userservice.proxies import unproxied
 
 pytestmark = pytest.mark.slow
 QUERY_PATH = "/queries/v1/query-request"
@@ -89,3 +91,23 @@ def test_each_statement_of_a_request_carries_its_query_tag_on_the_wire(make_app,
     tag = json.loads(sent["parameters"]["QUERY_TAG"])
     assert (tag["request_id"], tag["route"]) == ("wire-1", "GET /api/v1/users/<id:user_id>")
     assert "wire-1" not in sent["sqlText"]
+
+
+def test_a_tag_orjson_cannot_write_is_the_standard_encoders(make_app, tmp_path):
+    # A setting read from an environment holding bytes that are not UTF-8 (surrogateescape).
+    settings = Settings(emulator_data_dir=str(tmp_path / "emulator"), service_version="1.0-\udcff")
+    app = make_app(settings)
+    with app.test_request_context("/api/v1/users/1"):
+        state = unproxied(g)
+        state.request_id = "r-1"
+        tag = querytag.query_tag(app, state)
+
+    fields = {
+        "service": "userservice",
+        "env": settings.environment,
+        "version": "1.0-\udcff",
+        "request_id": "r-1",
+        "trace_id": None,
+        "route": "GET /api/v1/users/<id:user_id>",
+    }
+    assert tag == json.dumps(fields, separators=(",", ":"))
