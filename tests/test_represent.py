@@ -188,3 +188,10 @@ def test_each_single_user_answer_is_documented_as_the_user_schema(shared_client)
     }
     user = {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}}
     assert documented == dict.fromkeys(documented, user)
+
+
+@pytest.mark.parametrize("code", range(128), ids=hex)
+def test_each_ascii_character_is_written_as_the_schema_dumps_it(app, code):
+    user = {"id": 2**63 - 1, "email": "a@x.io", "name": f"a{chr(code)}b", "version": 1}
+    with app.test_request_context():
+        assert_same(represent.user_response(user, 200, {}), expected(app, user, 200, {}))

@@ -26,7 +26,12 @@ def _admit() -> None:
 
 @blp.after_request
 def _settle(response: Response) -> Response:
-    """Store (or release) the create's Idempotency-Key, then write the audit line of a write."""
+    """Store (or release) the create's Idempotency-Key, then write the audit line of a write.
+
+    A read has neither: only a POST claims a key, and only writes are audited.
+    """
+    if unproxied(request).method not in auth.WRITE_METHODS:
+        return response
     return auth.audit(idempotency.finish(response))
 
 

@@ -9,13 +9,14 @@ is imported only when tokens are required.
 
 from __future__ import annotations
 
-from .bearer import audit, authenticate, caller_fields
+from .bearer import WRITE_METHODS, audit, authenticate, caller_fields
 from .caller import Caller
 from .setup import EXTENSION_KEY, dev_token_command, init_app
 from .spec import plugins
 
 __all__ = [
     "EXTENSION_KEY",
+    "WRITE_METHODS",
     "Caller",
     "audit",
     "authenticate",

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,12 +63,16 @@ class Query:
     sql: str
     params: tuple[str, ...]
 
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The parameters' names, once each."""
+        return frozenset(self.params)
+
     def bind(self, values: Mapping[str, Any]) -> list[Any]:
         """Order the named values for the statement's placeholders, or raise QueryError."""
-        expected = set(self.params)
-        if set(values) != expected:
+        if values.keys() != self.names:
             raise QueryError(
-                f"{self.path.name} takes {_names(expected)}; the call gave {_names(values)}"
+                f"{self.path.name} takes {_names(self.names)}; the call gave {_names(values)}"
             )
         return [values[name] for name in self.params]
 
