@@ -125,8 +125,9 @@ def first_request(
         api.stop()
     assert invocation.answer["statusCode"] == 200, invocation.answer
     marks = json.loads(times.read_text())
+    # The service's log lines are compact JSON (logs.py).
     access = next(json.loads(line) for line in log.read_text().splitlines()
-                  if '"logger": "userservice.access"' in line)  # fmt: skip
+                  if '"logger":"userservice.access"' in line)  # fmt: skip
     return {"started": started, "restored": restored, "answered": answered, "access": access,
             **marks}  # fmt: skip
 
