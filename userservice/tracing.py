@@ -54,6 +54,7 @@ class RequestTrace:
 def start(served: Request, state: Any) -> None:
     """Place the request in the caller's trace (a valid `traceparent`), else in a new one.
 
+    `served` and `state` are the request and its `g`, taken from their proxies once (hooks.py).
     A malformed traceparent (or tracestate) is ignored, as W3C Trace Context says: never a 4xx.
     With no SDK (the global provider is still the API's proxy) no span is made at all: the ids
     are the service's own, which costs a few microseconds (docs/PERFORMANCE.md).
@@ -130,9 +131,9 @@ def _traced(served: Request, caller: tuple[str, str, str] | None) -> RequestTrac
 def finish(response: Response, state: Any) -> Response:
     """Give the response the trace it belongs to; give the span its status and caller, end it.
 
-    Flask runs this on every response, an error handler's and a 500's included (and again if a
-    later hook fails), so the span ends here rather than in a teardown hook that every request
-    would pay for with no SDK.
+    `state` is the request's `g` (hooks.py). Flask runs this on every response, an error
+    handler's and a 500's included (and again if a later hook fails), so the span ends here
+    rather than in a teardown hook that every request would pay for with no SDK.
     """
     placed: RequestTrace | None = state.get("trace")
     if placed is None:
