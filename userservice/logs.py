@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 import threading
@@ -11,26 +10,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from flask import g, has_request_context, request
+
+from . import jsontext
 
 # Attributes every LogRecord has; anything else was passed in `extra` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s%(fields)s"
-# orjson writes a line in a tenth of the standard encoder's time (docs/PERFORMANCE.md). What it
-# would write differently goes to `default` (str, as the standard one's default), and what it
-# cannot write at all (an integer past 64 bits, a lone surrogate) to the standard encoder.
-_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-_standard = json.JSONEncoder(default=str, separators=(",", ":")).encode
-
-
-def _encode(entry: Mapping[str, object]) -> str:
-    try:
-        return orjson.dumps(entry, default=str, option=_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return _standard(entry)
 
 
 class RequestContext(logging.Filter):
@@ -108,7 +94,7 @@ def json_line(
     }
     if exception is not None:
         entry["exception"] = exception
-    return _encode(entry)
+    return jsontext.dumps(entry)
 
 
 def sole_json_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:

@@ -6,23 +6,12 @@ each statement carries one that names the request too, at no extra round trip.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from flask import Flask, has_request_context, request
 
+from .. import jsontext
 from ..proxies import unproxied
-
-# The standard encoder, for a tag orjson cannot write (a setting that holds a lone surrogate).
-_standard = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _encode(fields: dict[str, str | None]) -> str:
-    try:
-        return orjson.dumps(fields).decode()  # a tenth of the standard encoder's time
-    except orjson.JSONEncodeError:
-        return _standard(fields)
 
 
 def execute(cursor: Any, sql: str, values: list[Any], tag: str | None) -> None:
@@ -57,5 +46,5 @@ def query_tag(app: Flask, state: Any) -> str | None:
             "trace_id": getattr(state.get("trace"), "trace_id", None),  # tracing.RequestTrace
             "route": f"{served.method} {rule}",
         }
-        state.query_tag = tag = _encode(fields)
+        state.query_tag = tag = jsontext.dumps(fields)
     return tag
